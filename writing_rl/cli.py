@@ -1,0 +1,42 @@
+"""The `writing-rl` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from writing_rl import __version__
+from writing_rl.cli_judge import add_judge_commands
+from writing_rl.data.rows import DataError
+from writing_rl.doctor import add_doctor_command
+from writing_rl.judge.errors import JudgeError
+from writing_rl.prompts import TemplateError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="writing-rl",
+        description="Reinforcement learning for writing on verl with pairwise LLM-judge rewards.")
+    parser.add_argument("--version", action="version", version=f"writing-rl {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log judge retries and details")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_judge_commands(subparsers)
+    add_doctor_command(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        return int(args.handler(args) or 0)
+    except (DataError, TemplateError, JudgeError, ValueError) as exc:
+        print(f"writing-rl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

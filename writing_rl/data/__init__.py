@@ -1,0 +1,1 @@
+"""Data files: reading user rows, building verl parquet, preference pairs."""

@@ -1,0 +1,232 @@
+"""Async client for any OpenAI-compatible chat-completions endpoint, built for judging at scale.
+
+One client per process and event loop. It composes small parts: `JudgeLimits` (concurrency,
+requests/min, tokens/min), tenacity retries (only on transient errors, honouring Retry-After),
+`JudgementCache` (never pay twice) and `UsageMeter` (tokens and latency of every call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from writing_rl.judge.cache import JudgementCache, cache_key
+from writing_rl.judge.errors import JudgeRequestError, JudgeUnavailable, RetryableJudgeError
+from writing_rl.judge.limits import JudgeLimits
+from writing_rl.judge.settings import JudgeSettings
+from writing_rl.judge.usage import UsageMeter
+
+logger = logging.getLogger(__name__)
+
+Message = Mapping[str, str]
+_MAX_DETAIL_CHARS = 300
+
+
+@dataclass(frozen=True)
+class JudgeReply:
+    """The judge's raw answer to one request, with what it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    attempts: int
+    cached: bool
+
+
+class JudgeClient:
+    """`await client.complete(messages)` -> JudgeReply, or raises JudgeUnavailable / JudgeRequestError."""
+
+    def __init__(self, settings: JudgeSettings, *, transport: httpx.AsyncBaseTransport | None = None):
+        self.settings = settings
+        self.usage = UsageMeter()
+        self._limits = JudgeLimits(settings.max_concurrency, settings.requests_per_minute,
+                                   settings.tokens_per_minute)
+        self._cache = JudgementCache(settings.cache_path) if settings.cache_path else None
+        self._pending: dict[str, asyncio.Future[JudgeReply]] = {}
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(settings.timeout_s),
+            limits=httpx.Limits(max_connections=settings.max_concurrency,
+                                max_keepalive_connections=settings.max_concurrency),
+            transport=transport,
+        )
+        self._backoff = wait_exponential_jitter(initial=settings.backoff_initial_s,
+                                                max=settings.backoff_max_s)
+
+    async def __aenter__(self) -> JudgeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        if self._cache is not None:
+            self._cache.close()
+
+    def request_body(self, messages: Sequence[Message], extra_body: Mapping[str, Any] | None = None
+                     ) -> dict[str, Any]:
+        s = self.settings
+        body: dict[str, Any] = {"model": s.model, "messages": [dict(m) for m in messages],
+                                "temperature": s.temperature, "max_tokens": s.max_tokens}
+        body.update(s.extra_body)
+        body.update(extra_body or {})
+        return body
+
+    async def complete(self, messages: Sequence[Message], *, vote: int = 0,
+                       extra_body: Mapping[str, Any] | None = None) -> JudgeReply:
+        """One judgement. `vote` distinguishes repeated samples of the same request in the cache."""
+        body = self.request_body(messages, extra_body)
+        self.usage.calls += 1
+        if self._cache is None:
+            return await self._complete_uncached(body)
+        key = cache_key(body, vote)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self.usage.cache_hits += 1
+            return JudgeReply(hit[0], hit[1], hit[2], 0.0, 0, cached=True)
+        if key in self._pending:  # the same judgement is already on its way: share it
+            self.usage.cache_hits += 1
+            return await asyncio.shield(self._pending[key])
+        future: asyncio.Future[JudgeReply] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            reply = await self._complete_uncached(body)
+            self._cache.put(key, self.settings.model, reply.text, reply.prompt_tokens,
+                            reply.completion_tokens)
+            future.set_result(reply)
+            return reply
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._pending[key]
+
+    async def _complete_uncached(self, body: dict[str, Any]) -> JudgeReply:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(RetryableJudgeError),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        estimate = sum(len(m.get("content") or "") for m in body["messages"]) // 4 + body["max_tokens"]
+        started = time.monotonic()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self._limits.slot(estimate):
+                        text, prompt_tokens, completion_tokens = await self._send(body)
+        except RetryableJudgeError as exc:
+            self.usage.failures += 1
+            raise JudgeUnavailable(retrying.statistics.get("attempt_number", 1), exc) from exc
+        except JudgeRequestError:
+            self.usage.failures += 1
+            raise
+        latency = time.monotonic() - started
+        self.usage.prompt_tokens += prompt_tokens
+        self.usage.completion_tokens += completion_tokens
+        self.usage.latencies_s.append(latency)
+        return JudgeReply(text, prompt_tokens, completion_tokens, latency,
+                          retrying.statistics.get("attempt_number", 1), cached=False)
+
+    async def _send(self, body: dict[str, Any]) -> tuple[str, int, int]:
+        self.usage.http_requests += 1
+        try:
+            response = await self._http.post("chat/completions", json=body, headers=self._headers())
+        except httpx.TimeoutException as exc:
+            raise RetryableJudgeError(f"no answer within {self.settings.timeout_s}s ({type(exc).__name__})",
+                                      kind="timeout") from exc
+        except httpx.TransportError as exc:
+            raise RetryableJudgeError(f"connection failed: {type(exc).__name__}: {exc}",
+                                      kind="connection") from exc
+        status = response.status_code
+        if status == 429:
+            raise RetryableJudgeError("rate limited (HTTP 429)", kind="rate_limited",
+                                      retry_after_s=_retry_after_seconds(response))
+        if status >= 500:
+            raise RetryableJudgeError(f"server error (HTTP {status})", kind="server_error",
+                                      retry_after_s=_retry_after_seconds(response))
+        if status >= 400:
+            raise JudgeRequestError(status, self._redact(response.text[:_MAX_DETAIL_CHARS]))
+        return _read_completion(response)
+
+    def _headers(self) -> dict[str, str]:
+        key = self.settings.api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _redact(self, text: str) -> str:
+        key = self.settings.api_key
+        return text.replace(key, "***") if key else text
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableJudgeError) and exc.retry_after_s is not None:
+            return max(0.0, exc.retry_after_s)
+        return self._backoff(state)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        kind = getattr(exc, "kind", "error")
+        self.usage.retries[kind] += 1
+        wait = state.next_action.sleep if state.next_action else 0.0
+        logger.warning("judge attempt %d failed (%s: %s); retrying in %.2fs",
+                       state.attempt_number, kind, exc, wait)
+
+    async def list_models(self) -> list[str]:
+        """GET /models: a cheap reachability check that costs no tokens."""
+        try:
+            response = await self._http.get("models", headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise JudgeUnavailable(1, RetryableJudgeError(f"{type(exc).__name__}: {exc}")) from exc
+        if response.status_code >= 400:
+            raise JudgeRequestError(response.status_code, self._redact(response.text[:_MAX_DETAIL_CHARS]))
+        try:
+            return [str(m["id"]) for m in response.json().get("data", [])]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise JudgeRequestError(response.status_code, f"unexpected /models body: {exc}") from exc
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _read_completion(response: httpx.Response) -> tuple[str, int, int]:
+    """Text and token counts from a chat-completions body; a broken body is a transient error."""
+    try:
+        data = json.loads(response.content)
+        message = data["choices"][0]["message"]
+        text = message.get("content") or ""
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise RetryableJudgeError(f"malformed response body ({type(exc).__name__}: {exc})",
+                                  kind="malformed") from exc
+    usage = data.get("usage") or {}
+    return str(text), int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)

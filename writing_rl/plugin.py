@@ -1,0 +1,31 @@
+"""verl plugin entry point (group `verl.plugins`): registrations only.
+
+verl imports this module at the end of `import verl` in every process, and swallows any error
+at DEBUG level, so `writing-rl doctor` calls `registration_report()` in a fresh process and in
+a Ray worker to prove that the names below really are registered.
+"""
+
+from __future__ import annotations
+
+EXPECTED_REWARD_MANAGERS: tuple[str, ...] = ()
+EXPECTED_ADV_ESTIMATORS: tuple[str, ...] = ("brpo",)
+
+
+def register() -> None:
+    """Import the modules whose decorators register our names with verl (idempotent)."""
+    import writing_rl.brpo.estimator  # noqa: F401  (register_adv_est("brpo"))
+
+
+def registration_report() -> dict[str, list[str]]:
+    """Which of our names verl's registries hold in *this* process, and which are missing."""
+    from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+
+    missing = [f"reward manager {n!r}" for n in EXPECTED_REWARD_MANAGERS if n not in REWARD_MANAGER]
+    missing += [f"advantage estimator {n!r}" for n in EXPECTED_ADV_ESTIMATORS if n not in ADV_ESTIMATOR_REGISTRY]
+    present = [f"reward manager {n!r}" for n in EXPECTED_REWARD_MANAGERS if n in REWARD_MANAGER]
+    present += [f"advantage estimator {n!r}" for n in EXPECTED_ADV_ESTIMATORS if n in ADV_ESTIMATOR_REGISTRY]
+    return {"registered": present, "missing": missing}
+
+
+register()

@@ -1,0 +1,117 @@
+"""Judge prompt files: load, validate at start-up, render.
+
+A prompt file is TOML with `output` ("verdict" or "scores"), `system`, `user` and an optional
+`grammar` (GBNF, for servers that can constrain output). Placeholders are `{name}`; any other
+brace text (e.g. `\\boxed{score_a, score_b}`) is left alone, and a response that itself contains
+`{prompt}` is never substituted twice. Every problem names the file and what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+
+BUILTIN_DIR = Path(__file__).resolve().parent
+PLACEHOLDERS = frozenset({"prompt", "response_a", "response_b", "criteria"})
+REQUIRED = ("prompt", "response_a", "response_b")
+OUTPUT_MARKERS = {
+    "verdict": ("[[A]]", "[[B]]", "[[C]]"),
+    "scores": ("\\boxed{",),
+}
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class TemplateError(ValueError):
+    """A prompt file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    path: Path
+    output: str
+    system: str
+    user: str
+    grammar: str | None
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        return frozenset(_PLACEHOLDER.findall(self.system + self.user))
+
+    @property
+    def uses_criteria(self) -> bool:
+        return "criteria" in self.placeholders
+
+    def render(self, **values: str) -> list[dict[str, str]]:
+        """Chat messages with every placeholder filled; a missing value is an error, not a blank."""
+        missing = sorted(self.placeholders - {k for k, v in values.items() if v is not None})
+        if missing:
+            raise TemplateError(f"{self.path}: no value given for placeholder(s) {missing}")
+
+        def fill(text: str) -> str:
+            return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
+
+        messages = [{"role": "system", "content": fill(self.system)}] if self.system.strip() else []
+        messages.append({"role": "user", "content": fill(self.user)})
+        return messages
+
+
+def resolve_template_path(name_or_path: str | Path) -> Path:
+    """A built-in name (`pairwise`, `pairwise_criteria`, `genrm`) or a path to a .toml file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        return candidate
+    builtin = BUILTIN_DIR / f"{name_or_path}.toml"
+    if builtin.exists():
+        return builtin
+    names = sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+    raise TemplateError(f"prompt template {str(name_or_path)!r}: no such file and no built-in of that "
+                        f"name; built-ins are {names}")
+
+
+def load_template(name_or_path: str | Path, *, expect_output: str | None = None) -> PromptTemplate:
+    path = resolve_template_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise TemplateError(f"{path}: file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateError(f"{path}: not valid TOML ({exc})") from exc
+    return validate_template(data, path, expect_output=expect_output)
+
+
+def validate_template(data: Mapping[str, object], path: Path, *,
+                      expect_output: str | None = None) -> PromptTemplate:
+    unknown_keys = sorted(set(data) - {"output", "system", "user", "grammar"})
+    if unknown_keys:
+        raise TemplateError(f"{path}: unknown key(s) {unknown_keys}; allowed: output, system, user, grammar")
+    for key in ("output", "user"):
+        if not isinstance(data.get(key), str) or not str(data[key]).strip():
+            raise TemplateError(f"{path}: missing or empty `{key}`")
+    output = str(data["output"])
+    if output not in OUTPUT_MARKERS:
+        raise TemplateError(f"{path}: output = {output!r}; must be one of {sorted(OUTPUT_MARKERS)}")
+    if expect_output is not None and output != expect_output:
+        raise TemplateError(f"{path}: declares output = {output!r} but this use needs {expect_output!r}")
+    system = data.get("system", "")
+    grammar = data.get("grammar")
+    if not isinstance(system, str) or (grammar is not None and not isinstance(grammar, str)):
+        raise TemplateError(f"{path}: `system` and `grammar` must be strings")
+    template = PromptTemplate(name=path.stem, path=path, output=output, system=system,
+                              user=str(data["user"]), grammar=grammar.strip() if grammar else None)
+    unknown = sorted(template.placeholders - PLACEHOLDERS)
+    if unknown:
+        raise TemplateError(f"{path}: unknown placeholder(s) {['{' + u + '}' for u in unknown]}; "
+                            f"allowed: {sorted('{' + p + '}' for p in PLACEHOLDERS)}")
+    missing = [p for p in REQUIRED if p not in template.placeholders]
+    if missing:
+        raise TemplateError(f"{path}: missing placeholder(s) {['{' + m + '}' for m in missing]}")
+    absent = [m for m in OUTPUT_MARKERS[output] if m not in template.system + template.user]
+    if absent:
+        raise TemplateError(f"{path}: output = {output!r} but the prompt never tells the judge to write "
+                            f"{absent}; describe the expected output format in `user` or `system`")
+    return template
