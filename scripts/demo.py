@@ -1,0 +1,40 @@
+"""`make demo`: a real judge on this CPU, a real evaluation table.
+
+Starts SmolLM2-135M-Instruct under llama.cpp on loopback (or uses JUDGE_BASE_URL if set),
+runs `writing-rl judge eval` on examples/pairs.jsonl and stops the server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+from writing_rl.testing.local_llm import LocalLLMServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    external = os.environ.get("JUDGE_BASE_URL")
+    server = nullcontext() if external else LocalLLMServer()
+    with server as local:
+        env = dict(os.environ)
+        if local is not None:
+            print(f"local judge: {local.model_path.name} on {local.base_url}", flush=True)
+            # The 135M model rarely writes [[A]]/[[B]]/[[C]] unprompted; its grammar forces the format.
+            env.update(JUDGE_BASE_URL=local.base_url, JUDGE_MODEL=local.model_alias,
+                       JUDGE_OUTPUT_CONSTRAINT="llama.cpp", JUDGE_MAX_CONCURRENCY="1",
+                       JUDGE_MAX_TOKENS="160", JUDGE_TEMPERATURE="0")
+        else:
+            print(f"judge: {external}", flush=True)
+        command = [sys.executable, "-m", "writing_rl.cli", "judge", "eval",
+                   "--pairs", str(ROOT / "examples" / "pairs.jsonl"),
+                   "--out", str(ROOT / "outputs" / "demo_judge_eval.jsonl")]
+        return subprocess.call(command, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

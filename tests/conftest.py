@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from writing_rl.testing.server_process import JudgeServerProcess
+
+DEFAULT_SERVER_CONFIG = {"mode": "verdict", "latency_s": 0.0, "jitter_s": 0.0, "hang_s": 30.0,
+                         "retry_after_s": 0.05, "faults": {}, "first_position_bonus": 0.0, "seed": 0}
+
+
+@pytest.fixture(scope="session")
+def judge_server_process() -> Iterator[JudgeServerProcess]:
+    with JudgeServerProcess() as server:
+        yield server
+
+
+@pytest.fixture
+def judge_server(judge_server_process: JudgeServerProcess) -> JudgeServerProcess:
+    """The shared loopback judge, reset to defaults with empty stats for each test."""
+    judge_server_process.configure(**DEFAULT_SERVER_CONFIG)
+    judge_server_process.reset()
+    return judge_server_process
+
+
+@pytest.fixture
+def clean_judge_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("JUDGE_"):
+            monkeypatch.delenv(key)
