@@ -30,3 +30,28 @@ def clean_judge_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("JUDGE_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """A real local Ray for the whole session (started once: it takes seconds)."""
+    import ray
+
+    ray.init(num_cpus=6, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "VERL_LOGGING_LEVEL": "WARN"}})
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from writing_rl.testing.tokenizer import gpt2_tokenizer_dir
+
+    return str(gpt2_tokenizer_dir(tmp_path_factory.mktemp("tokenizer")))
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tokenizer_dir: str):
+    from verl.utils import hf_tokenizer
+
+    return hf_tokenizer(tokenizer_dir)

@@ -7,13 +7,14 @@ a Ray worker to prove that the names below really are registered.
 
 from __future__ import annotations
 
-EXPECTED_REWARD_MANAGERS: tuple[str, ...] = ()
+EXPECTED_REWARD_MANAGERS: tuple[str, ...] = ("brpo",)
 EXPECTED_ADV_ESTIMATORS: tuple[str, ...] = ("brpo",)
 
 
 def register() -> None:
     """Import the modules whose decorators register our names with verl (idempotent)."""
-    import writing_rl.brpo.estimator  # noqa: F401  (register_adv_est("brpo"))
+    import writing_rl.brpo.estimator
+    import writing_rl.verl_glue.brpo_manager  # noqa: F401  (reward manager "brpo")
 
 
 def registration_report() -> dict[str, list[str]]:

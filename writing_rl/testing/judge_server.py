@@ -4,8 +4,8 @@ Judgements are deterministic functions of the two texts, so swapped orders can b
 a text's quality is the number after `QUALITY=` in it, else a hash of the text mapped to 1..9.
 Verdict mode answers `[[A]]`/`[[B]]`/`[[C]]`; scores mode answers `\\boxed{q_a, q_b}`.
 
-Faults are scripted per request (a queue, consumed in arrival order) or drawn at random with a
-seed: `rate_limit` (429 + Retry-After), `error_500`, `error_503`, `hang` (answers after
+Faults are scripted per request (a queue, consumed in arrival order), carried by the text itself
+(`JUDGE_FAULT=<kind>` anywhere in the prompt), or drawn at random with a seed: `rate_limit` (429 + Retry-After), `error_500`, `error_503`, `hang` (answers after
 `hang_s`), `malformed` (invalid JSON), `truncated` (connection dropped mid-body), `empty`
 (empty content), `bad_request` (400), or `{"kind": "text", "text": ...}` (exact reply).
 
@@ -33,6 +33,7 @@ _RESPONSE = {
     for side in "AB"
 }
 _QUALITY = re.compile(r"QUALITY=([0-9]+(?:\.[0-9]+)?)")
+_CONTENT_FAULT = re.compile(r"JUDGE_FAULT=([a-z_0-9]+)")
 FAULT_KINDS = ("rate_limit", "error_500", "error_503", "hang", "malformed", "truncated", "empty",
                "bad_request")
 
@@ -116,7 +117,11 @@ class JudgeServer:
         self.script = list((await request.json())["behaviours"])
         return web.json_response({"queued": len(self.script)})
 
-    def _next_behaviour(self) -> dict[str, Any]:
+    def _next_behaviour(self, body: dict[str, Any]) -> dict[str, Any]:
+        text = " ".join(str(m.get("content") or "") for m in body.get("messages", []))
+        fault = _CONTENT_FAULT.search(text)
+        if fault:  # a text can carry its own fault, so tests stay deterministic under concurrency
+            return {"kind": fault.group(1)}
         if self.script:
             item = self.script.pop(0)
             return {"kind": item} if isinstance(item, str) else dict(item)
@@ -134,11 +139,11 @@ class JudgeServer:
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         stats.arrival_times.append(time.time())
         stats.last_authorization = request.headers.get("Authorization")
-        behaviour = self._next_behaviour()
-        kind = behaviour["kind"]
-        stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
         try:
             body = await request.json()
+            behaviour = self._next_behaviour(body)
+            kind = behaviour["kind"]
+            stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
             delay = self.config.latency_s + self.config.jitter_s * (2 * self.rng.random() - 1)
             await asyncio.sleep(max(0.0, delay))
             return await self._respond(request, body, behaviour)

@@ -1,0 +1,201 @@
+"""BRPO through verl's real reward loop (real Ray, 2 reward workers) against the loopback judge,
+then verl's own compute_advantage with adv_estimator="brpo"."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import ray
+import torch
+from verl import DataProto
+from verl.trainer.ppo.ray_trainer import compute_advantage
+
+from writing_rl.brpo.group import choose_reference
+from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
+from writing_rl.testing.server_process import JudgeServerProcess
+
+G = 4
+
+
+@pytest.fixture(scope="module")
+def genrm_server() -> Iterator[JudgeServerProcess]:
+    with JudgeServerProcess(mode="scores") as server:
+        yield server
+
+
+def row(i: int, split: str = "train", reference: str | None = None) -> dict[str, Any]:
+    ground_truth = {"prompt": f"Write piece {i}.", "target": reference, "criteria": None, "id": str(i)}
+    return {"data_source": "writing", "prompt": [{"role": "user", "content": f"Write piece {i}."}],
+            "reward_model": {"style": "rule", "ground_truth": ground_truth},
+            "extra_info": {"index": str(i), "split": split}}
+
+
+def make_config(tokenizer_dir: str, server: JudgeServerProcess, experiment: str, *extra: str) -> Any:
+    return reward_loop_config(tokenizer_dir, [
+        "reward.reward_manager.name=brpo", f"actor_rollout_ref.rollout.n={G}",
+        f"+reward.reward_kwargs.experiment={experiment}",
+        f"+reward.reward_kwargs.judge.base_url={server.base_url}",
+        "+reward.reward_kwargs.judge.model=test-judge", "+reward.reward_kwargs.judge.max_concurrency=8",
+        "+reward.reward_kwargs.judge.backoff_initial_s=0.01", *extra])
+
+
+def coordinator_stats(experiment: str) -> dict[str, Any]:
+    return ray.get(ray.get_actor(f"writing_rl_coordinator:{experiment}").stats.remote())
+
+
+def expected_rewards(uid: str, qualities: list[float]) -> list[float]:
+    ref = choose_reference(list(range(len(qualities))), uid, seed=0)
+    return [0.0 if s == ref else (1.0 if q > qualities[ref] else -1.0) for s, q in enumerate(qualities)]
+
+
+def advantages_for(results: dict[str, list[dict]], tokenizer: Any, threshold: float = 0.6) -> tuple[DataProto, list]:
+    """A batch as the trainer holds it (token-level rewards on the last response token) -> compute_advantage."""
+    uids, rewards, lengths = [], [], []
+    for uid, members in results.items():
+        for result in members:
+            uids.append(uid)
+            rewards.append(result["reward_score"])
+            lengths.append(3 + len(uids) % 4)
+    width = max(lengths)
+    mask = torch.zeros(len(uids), width)
+    token_rewards = torch.zeros(len(uids), width)
+    for i, (length, reward) in enumerate(zip(lengths, rewards, strict=True)):
+        mask[i, :length] = 1
+        token_rewards[i, length - 1] = reward
+    data = DataProto.from_dict(tensors={"token_level_rewards": token_rewards, "response_mask": mask,
+                                        "responses": torch.ones(len(uids), width, dtype=torch.long)},
+                               non_tensors={"uid": np.array(uids, dtype=object)})
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.create({"adv_estimator": "brpo", "brpo": {"skew_threshold": threshold}})
+    return compute_advantage(data, adv_estimator="brpo", config=config), rewards
+
+
+def test_groups_rewards_and_advantages(ray_local: None, tokenizer_dir: str, tokenizer: Any,
+                                       genrm_server: JudgeServerProcess) -> None:
+    genrm_server.reset()
+    experiment = f"brpo-{uuid.uuid4().hex[:8]}"
+    groups = {f"uid-{uuid.uuid4()}": [2.0 + ((p * 3 + s * 5) % 7) for s in range(G)] for p in range(6)}
+    skewed_uid = next(iter(groups))
+    groups[skewed_uid] = [9.0, 9.0, 9.0, 9.0]
+    # the reference of the skewed group is the only weak text: every candidate beats it
+    groups[skewed_uid][choose_reference(list(range(G)), skewed_uid, seed=0)] = 1.0
+    with reward_workers(make_config(tokenizer_dir, genrm_server, experiment)) as workers:
+        refs = {uid: [send(workers, rollout_data(tokenizer, row(p), f"text {uid} {s} QUALITY={q:g}", uid, s))
+                      for s, q in enumerate(qs)] for p, (uid, qs) in enumerate(groups.items())}
+        results = {uid: ray.get(r, timeout=120) for uid, r in refs.items()}
+        stats = coordinator_stats(experiment)
+
+    for uid, qualities in groups.items():
+        got = [r["reward_score"] for r in results[uid]]
+        assert got == expected_rewards(uid, qualities), uid
+        infos = [r["reward_extra_info"] for r in results[uid]]
+        assert sum(i["brpo_is_reference"] for i in infos) == 1
+        assert all(set(i) == set(infos[0]) for i in infos)  # the same keys for every sample
+        assert all(i["brpo_consistent"] and not i["brpo_failed"] for i in infos)
+    # exactly (G-1) x 2 orders x 1 vote judge requests per group, none for the reference
+    assert genrm_server.stats()["requests"] == len(groups) * (G - 1) * 2
+    skewed = {uid for uid, qs in groups.items() if abs(sum(expected_rewards(uid, qs))) / G > 0.6}
+    assert skewed_uid in skewed and len(skewed) < len(groups)
+    assert stats["brpo"]["groups"] == len(groups) and stats["brpo"]["skewed_groups"] == len(skewed)
+
+    data, rewards = advantages_for(results, tokenizer)
+    advantages = data.batch["advantages"]
+    mask = data.batch["response_mask"]
+    uids = data.non_tensor_batch["uid"]
+    for i, uid in enumerate(uids):
+        expected = 0.0 if uid in skewed else rewards[i]
+        assert torch.all(advantages[i][mask[i] > 0] == expected)
+        assert torch.all(advantages[i][mask[i] == 0] == 0)
+    assert torch.count_nonzero(advantages) > 0
+    # with the filter disabled the skewed group keeps its +1s
+    unfiltered, _ = advantages_for(results, tokenizer, threshold=1.0)
+    skewed_rows = [i for i, u in enumerate(uids) if u == skewed_uid]
+    row_sums = (unfiltered.batch["advantages"][skewed_rows] * mask[skewed_rows]).sum(-1) / mask[skewed_rows].sum(-1)
+    assert sorted(row_sums.tolist()) == [0.0, 1.0, 1.0, 1.0]
+
+
+def test_failures_score_zero_and_groups_of_one(ray_local: None, tokenizer_dir: str, tokenizer: Any,
+                                               genrm_server: JudgeServerProcess) -> None:
+    genrm_server.reset()
+    experiment = f"brpo-{uuid.uuid4().hex[:8]}"
+    uid = f"uid-{uuid.uuid4()}"
+    texts = [f"t{s} QUALITY={s + 2}" for s in range(G)]
+    ref = choose_reference(list(range(G)), uid, seed=0)
+    broken = (ref + 1) % G
+    texts[broken] += " JUDGE_FAULT=error_500"
+    config = make_config(tokenizer_dir, genrm_server, experiment, "+reward.reward_kwargs.judge.max_retries=1")
+    with reward_workers(config) as workers:
+        results = ray.get([send(workers, rollout_data(tokenizer, row(0), t, uid, s)) for s, t in enumerate(texts)])
+        # validation rows: groups of one (val_kwargs.n = 1)
+        with_ref = ray.get(send(workers, rollout_data(tokenizer, row(1, "test", "QUALITY=5 ref"), "QUALITY=8 mine",
+                                                      f"val-{uuid.uuid4()}", 0)))
+        losing = ray.get(send(workers, rollout_data(tokenizer, row(2, "test", ["weak", "QUALITY=9 strong"]),
+                                                    "QUALITY=8 mine", f"val-{uuid.uuid4()}", 0)))
+        without_ref = ray.get(send(workers, rollout_data(tokenizer, row(3, "test"), "QUALITY=8", f"val-{uuid.uuid4()}",
+                                                         0)))
+    assert results[broken]["reward_score"] == 0.0 and results[broken]["reward_extra_info"]["brpo_failed"]
+    assert results[ref]["reward_score"] == 0.0 and results[ref]["reward_extra_info"]["brpo_is_reference"]
+    others = [s for s in range(G) if s not in (ref, broken)]
+    assert all(abs(results[s]["reward_score"]) == 1.0 for s in others)
+    assert with_ref["reward_score"] == 1.0 and with_ref["reward_extra_info"]["brpo_group_size"] == 1
+    assert losing["reward_score"] == -1.0  # compared with the strongest dataset reference
+    assert without_ref["reward_score"] == 0.0
+
+
+def test_incomplete_group_times_out_and_late_member_gets_no_signal(
+        ray_local: None, tokenizer_dir: str, tokenizer: Any, genrm_server: JudgeServerProcess) -> None:
+    experiment = f"brpo-{uuid.uuid4().hex[:8]}"
+    uid = f"uid-{uuid.uuid4()}"
+    config = make_config(tokenizer_dir, genrm_server, experiment, "+reward.reward_kwargs.brpo.group_timeout_s=2")
+    with reward_workers(config) as workers:
+        started = time.monotonic()
+        arrived = ray.get([send(workers, rollout_data(tokenizer, row(0), f"QUALITY={s + 3} x", uid, s))
+                           for s in range(G - 1)], timeout=60)
+        waited = time.monotonic() - started
+        late = ray.get(send(workers, rollout_data(tokenizer, row(0), "QUALITY=9 late", uid, G - 1)), timeout=60)
+        stats = coordinator_stats(experiment)
+    assert 1.5 < waited < 30
+    assert [r["reward_extra_info"]["brpo_group_size"] for r in arrived] == [G - 1] * (G - 1)
+    assert sum(r["reward_extra_info"]["brpo_is_reference"] for r in arrived) == 1
+    assert late["reward_score"] == 0.0 and late["reward_extra_info"]["brpo_failed"]
+    assert stats["brpo"]["timed_out_groups"] == 1 and stats["brpo"]["late_members"] == 1
+
+
+def test_judging_overlaps_generation_and_cache_makes_repeats_free(
+        ray_local: None, tokenizer_dir: str, tokenizer: Any, genrm_server: JudgeServerProcess, tmp_path) -> None:
+    genrm_server.reset()
+    genrm_server.configure(latency_s=0.05)
+    experiment = f"brpo-{uuid.uuid4().hex[:8]}"
+    config = make_config(tokenizer_dir, genrm_server, experiment,
+                         f"+reward.reward_kwargs.judge.cache_path={tmp_path / 'cache.sqlite'}")
+    uids = [f"uid-{uuid.uuid4()}" for _ in range(3)]
+    with reward_workers(config) as workers:
+        # in training the workers are up long before the first rollout finishes: wait for both
+        ray.get([w.compute_score.remote(rollout_data(tokenizer, row(9, "test"), "warm-up", f"w{i}", 0))
+                 for i, w in enumerate(workers)], timeout=120)
+        pending, last_group_sent = [], 0.0
+        for p, uid in enumerate(uids):  # groups finish generating one after another
+            pending += [send(workers, rollout_data(tokenizer, row(p), f"g{p} s{s} QUALITY={s + 1}", uid, s))
+                        for s in range(G)]
+            last_group_sent = time.time()
+            if p < len(uids) - 1:
+                time.sleep(1.0)
+        first_run = ray.get(pending, timeout=120)
+        stats = coordinator_stats(experiment)
+        requests_after_first = genrm_server.stats()["requests"]
+        again = ray.get([send(workers, rollout_data(tokenizer, row(0), f"g0 s{s} QUALITY={s + 1}", uids[0] + "-b", s))
+                         for s in range(G)], timeout=60)
+    genrm_server.configure(latency_s=0.0)
+    assert min(stats["brpo"]["judge_started_at"]) < last_group_sent - 0.5  # judged while others were generating
+    assert requests_after_first == len(uids) * (G - 1) * 2
+    assert len(first_run) == len(uids) * G
+    # a new uid may draw another reference; only comparisons already made are free
+    repeated = genrm_server.stats()["requests"] - requests_after_first
+    assert repeated <= (G - 1) * 2
+    assert sum(r["reward_extra_info"]["brpo_is_reference"] for r in again) == 1

@@ -1,0 +1,59 @@
+"""Drive verl's own reward loop the way its agent loop does, on CPU: verl's `RewardLoopManager`
+starts real `RewardLoopWorker` Ray actors, and each finished rollout goes, alone, to a randomly
+chosen worker as a 1-item DataProto shaped exactly like `AgentLoopWorker._compute_score` builds it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+from tensordict import TensorDict
+from verl import DataProto
+from verl.experimental.reward_loop.reward_loop import RewardLoopManager
+
+from writing_rl.verl_glue.config import compose_trainer_config
+
+
+def reward_loop_config(tokenizer_dir: str, overrides: Sequence[str] = ()) -> Any:
+    base = [f"actor_rollout_ref.model.path={tokenizer_dir}", "reward.num_workers=2",
+            "actor_rollout_ref.rollout.n=4"]
+    return compose_trainer_config([*base, *overrides])
+
+
+@contextmanager
+def reward_workers(config: Any) -> Iterator[list[ray.actor.ActorHandle]]:
+    """verl's RewardLoopManager and its workers; killed afterwards (their names are global)."""
+    manager = RewardLoopManager(config)
+    try:
+        yield manager.reward_loop_workers
+    finally:
+        for worker in manager.reward_loop_workers:
+            ray.kill(worker)
+
+
+def rollout_data(tokenizer: Any, row: dict[str, Any], response: str, uid: str, session_id: int) -> DataProto:
+    """A 1-item DataProto as the agent loop sends it: unpadded prompt + response, row fields as kwargs."""
+    messages = list(row["prompt"])
+    prompt_ids = torch.tensor(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                            return_dict=False), dtype=torch.int64)
+    response_ids = torch.tensor(tokenizer.encode(response) or [tokenizer.eos_token_id], dtype=torch.int64)
+    input_ids = torch.cat([prompt_ids, response_ids])
+    attention_mask = torch.ones_like(input_ids)
+    batch = TensorDict({
+        "prompts": prompt_ids[None], "responses": response_ids[None], "attention_mask": attention_mask[None],
+        "input_ids": input_ids[None], "position_ids": torch.arange(len(input_ids))[None],
+    }, batch_size=1)
+    kwargs = {**row, "raw_prompt": messages, "index": row["extra_info"]["index"], "uid": uid, "session_id": session_id}
+    non_tensor = {k: np.array([v], dtype=object) for k, v in kwargs.items()}
+    non_tensor.update({"__num_turns__": np.array([2]), "tool_extra_fields": np.array([{}], dtype=object),
+                       "prompt_len": np.array([len(prompt_ids)]), "response_len": np.array([len(response_ids)])})
+    return DataProto(batch=batch, non_tensor_batch=non_tensor)
+
+
+def send(workers: Sequence[ray.actor.ActorHandle], data: DataProto) -> ray.ObjectRef:
+    return random.choice(list(workers)).compute_score.remote(data)

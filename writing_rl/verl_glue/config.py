@@ -1,0 +1,20 @@
+"""Compose verl's own trainer config (ppo_trainer.yaml) with Hydra, exactly as `main_ppo` would."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+
+def verl_config_dir() -> Path:
+    import verl.trainer
+
+    return Path(verl.trainer.__file__).resolve().parent / "config"
+
+
+def compose_trainer_config(overrides: Sequence[str], config_name: str = "ppo_trainer") -> DictConfig:
+    with initialize_config_dir(config_dir=str(verl_config_dir()), version_base=None):
+        return compose(config_name=config_name, overrides=list(overrides))

@@ -1,0 +1,71 @@
+"""One named async Ray actor per job that owns the judge client and the cross-sample state.
+
+verl scores each rollout alone, in one of `reward.num_workers` processes picked at random, so
+the judge's job-wide limits and BRPO's groups live here: every reward worker sends its sample
+and awaits the answer. A future shard-by-uid split only needs a different `coordinator_name`.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import Any
+
+import ray
+
+from writing_rl.brpo.scorer import BrpoGroupScorer
+from writing_rl.judge.client import JudgeClient
+from writing_rl.judge.pairwise import PairwiseJudge
+from writing_rl.prompts import load_template
+from writing_rl.rollout import RolloutSample
+from writing_rl.verl_glue.settings import RewardSettings
+
+logger = logging.getLogger(__name__)
+MAX_PENDING_CALLS = 100_000
+
+
+class JudgeCoordinator:
+    def __init__(self, settings: dict[str, Any]):
+        self.settings = RewardSettings.from_dict(settings)
+        self._client: JudgeClient | None = None
+        self._brpo: BrpoGroupScorer | None = None
+        gc.freeze()  # start-up objects out of the collector's way: no long pauses in the event loop
+
+    def _judge_client(self) -> JudgeClient:
+        if self._client is None:
+            self._client = JudgeClient(self.settings.judge)
+        return self._client
+
+    def _brpo_scorer(self) -> BrpoGroupScorer:
+        if self._brpo is None:
+            b = self.settings.brpo
+            judge = PairwiseJudge(self._judge_client(), load_template(b.template, expect_output="scores"))
+            self._brpo = BrpoGroupScorer(judge, orders=b.orders, votes=b.votes, seed=b.seed,
+                                         group_timeout_s=b.group_timeout_s)
+        return self._brpo
+
+    async def score_brpo(self, sample: dict[str, Any]) -> dict[str, Any]:
+        rollout = RolloutSample(**{**sample, "references": tuple(sample["references"])})
+        expected = self.settings.brpo.group_size or (
+            self.settings.val_n if rollout.validation else self.settings.rollout_n)
+        return await self._brpo_scorer().submit(rollout, expected)
+
+    async def stats(self) -> dict[str, Any]:
+        """Judge usage and BRPO counters so far (for metrics and tests)."""
+        out: dict[str, Any] = {"judge": self._client.usage.snapshot() if self._client else {}}
+        if self._brpo is not None:
+            out["brpo"] = dict(vars(self._brpo.stats))
+        return out
+
+    async def drain(self) -> None:
+        if self._brpo is not None:
+            await self._brpo.drain()
+
+
+def get_coordinator(settings: RewardSettings) -> ray.actor.ActorHandle:
+    """The job's coordinator, created by whichever reward worker asks first."""
+    actor = ray.remote(JudgeCoordinator).options(
+        name=settings.coordinator_name(), get_if_exists=True, num_cpus=0,
+        max_concurrency=MAX_PENDING_CALLS,
+    )
+    return actor.remote(settings.to_dict())

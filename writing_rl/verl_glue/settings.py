@@ -1,0 +1,82 @@
+"""Reward settings read from verl's config: `+reward.reward_kwargs.*`, defaults in one place.
+
+    +reward.reward_kwargs.judge.base_url=...   (any JudgeSettings field; JUDGE_* env vars as fallback)
+    +reward.reward_kwargs.brpo.orders=both     (both | candidate_first | candidate_second)
+    +reward.reward_kwargs.brpo.votes=1
+    +reward.reward_kwargs.brpo.seed=0
+    +reward.reward_kwargs.brpo.group_timeout_s=900
+    +reward.reward_kwargs.brpo.template=genrm
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from writing_rl.brpo.judging import ORDERS
+from writing_rl.judge.settings import JudgeSettings
+
+
+@dataclass(frozen=True)
+class BrpoSettings:
+    orders: str = "both"
+    votes: int = 1
+    seed: int = 0
+    group_timeout_s: float = 900.0
+    """A group still incomplete this long after its first rollout is judged with what arrived."""
+    template: str = "genrm"
+    group_size: int = 0
+    """0: rollout.n for training rows, rollout.val_kwargs.n for validation rows."""
+
+    def __post_init__(self) -> None:
+        if self.orders not in ORDERS:
+            raise ValueError(f"reward_kwargs.brpo.orders={self.orders!r}: must be one of {sorted(ORDERS)}")
+        if self.votes < 1 or self.group_timeout_s <= 0 or self.group_size < 0:
+            raise ValueError("reward_kwargs.brpo: votes must be >= 1, group_timeout_s > 0, group_size >= 0")
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    experiment: str
+    judge: JudgeSettings
+    brpo: BrpoSettings = field(default_factory=BrpoSettings)
+    rollout_n: int = 1
+    val_n: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"experiment": self.experiment, "judge": dict(self.judge.public_dict()),
+                "brpo": asdict(self.brpo), "rollout_n": self.rollout_n, "val_n": self.val_n}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RewardSettings:
+        judge = {k: v for k, v in data["judge"].items() if k in JudgeSettings.field_names()}
+        return cls(experiment=data["experiment"], judge=JudgeSettings(**judge), brpo=BrpoSettings(**data["brpo"]),
+                   rollout_n=data["rollout_n"], val_n=data["val_n"])
+
+    def coordinator_name(self) -> str:
+        return f"writing_rl_coordinator:{self.experiment}"
+
+
+def _section(kwargs: dict[str, Any], name: str, allowed: list[str]) -> dict[str, Any]:
+    values = dict(kwargs.get(name) or {})
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ValueError(f"reward.reward_kwargs.{name}: unknown key(s) {unknown}; known: {sorted(allowed)}")
+    return values
+
+
+def reward_settings_from_config(config: DictConfig) -> RewardSettings:
+    """Everything the reward path needs, validated once, from the whole trainer config."""
+    raw = config.reward.get("reward_kwargs", None)
+    kwargs: dict[str, Any] = OmegaConf.to_container(raw, resolve=True) if raw is not None else {}  # type: ignore
+    unknown = sorted(set(kwargs) - {"judge", "brpo", "experiment"})
+    if unknown:
+        raise ValueError(f"reward.reward_kwargs: unknown key(s) {unknown}; known: brpo, experiment, judge")
+    judge = JudgeSettings.from_env(_section(kwargs, "judge", JudgeSettings.field_names()))
+    brpo = BrpoSettings(**_section(kwargs, "brpo", [f.name for f in fields(BrpoSettings)]))
+    rollout = config.actor_rollout_ref.rollout
+    experiment = str(kwargs.get("experiment") or config.trainer.get("experiment_name") or "default")
+    return RewardSettings(experiment=experiment, judge=judge, brpo=brpo, rollout_n=int(rollout.n),
+                          val_n=int(rollout.val_kwargs.n))
