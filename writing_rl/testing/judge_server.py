@@ -5,9 +5,10 @@ a text's quality is the number after `QUALITY=` in it, else a hash of the text m
 Verdict mode answers `[[A]]`/`[[B]]`/`[[C]]`; scores mode answers `\\boxed{q_a, q_b}`.
 
 Faults are scripted per request (a queue, consumed in arrival order), carried by the text itself
-(`JUDGE_FAULT=<kind>` anywhere in the prompt), or drawn at random with a seed: `rate_limit` (429 + Retry-After), `error_500`, `error_503`, `hang` (answers after
-`hang_s`), `malformed` (invalid JSON), `truncated` (connection dropped mid-body), `empty`
-(empty content), `bad_request` (400), or `{"kind": "text", "text": ...}` (exact reply).
+(`JUDGE_FAULT=<kind>` anywhere in the prompt), or drawn at random with a seed: `rate_limit`
+(429 + Retry-After), `error_500`, `error_503`, `hang` (answers after `hang_s`), `malformed`
+(invalid JSON), `truncated` (connection dropped mid-body), `empty` (empty content),
+`bad_request` (400), or `{"kind": "text", "text": ...}` (exact reply).
 
 Control API: GET /control/stats, POST /control/reset, POST /control/config, POST /control/script.
 Run: python -m writing_rl.testing.judge_server --port 0 --port-file FILE
