@@ -90,6 +90,8 @@ def test_groups_rewards_and_advantages(ray_local: None, tokenizer_dir: str, toke
                       for s, q in enumerate(qs)] for p, (uid, qs) in enumerate(groups.items())}
         results = {uid: ray.get(r, timeout=120) for uid, r in refs.items()}
         stats = coordinator_stats(experiment)
+        coordinator = ray.get_actor(f"writing_rl_coordinator:{experiment}")
+        step_one, step_two = ray.get(coordinator.step_metrics.remote()), ray.get(coordinator.step_metrics.remote())
 
     for uid, qualities in groups.items():
         got = [r["reward_score"] for r in results[uid]]
@@ -103,6 +105,11 @@ def test_groups_rewards_and_advantages(ray_local: None, tokenizer_dir: str, toke
     skewed = {uid for uid, qs in groups.items() if abs(sum(expected_rewards(uid, qs))) / G > 0.6}
     assert skewed_uid in skewed and len(skewed) < len(groups)
     assert stats["brpo"]["groups"] == len(groups) and stats["brpo"]["skewed_groups"] == len(skewed)
+
+    assert step_one["brpo/groups"] == len(groups) and step_two["brpo/groups"] == 0
+    assert step_one["judge/http_requests"] == len(groups) * (G - 1) * 2 and step_one["judge/latency_p95_s"] > 0
+    assert step_one["brpo/dropped_group_fraction"] == pytest.approx(len(skewed) / len(groups))
+    assert step_one["brpo/both_order_consistency"] == 1.0 and step_one["brpo/judge_failure_rate"] == 0.0
 
     data, rewards = advantages_for(results, tokenizer)
     advantages = data.batch["advantages"]

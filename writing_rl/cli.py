@@ -7,10 +7,12 @@ import logging
 import sys
 
 from writing_rl import __version__
+from writing_rl.cli_data import add_data_commands
 from writing_rl.cli_judge import add_judge_commands
 from writing_rl.data.rows import DataError
 from writing_rl.doctor import add_doctor_command
 from writing_rl.judge.errors import JudgeError
+from writing_rl.preflight import add_preflight_command
 from writing_rl.prompts import TemplateError
 
 
@@ -22,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log judge retries and details")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_judge_commands(subparsers)
+    add_data_commands(subparsers)
     add_doctor_command(subparsers)
+    add_preflight_command(subparsers)
     return parser
 
 

@@ -9,23 +9,28 @@ from __future__ import annotations
 
 EXPECTED_REWARD_MANAGERS: tuple[str, ...] = ("brpo",)
 EXPECTED_ADV_ESTIMATORS: tuple[str, ...] = ("brpo",)
+EXPECTED_TRAINER_MODES: tuple[str, ...] = ("writing_rl",)
 
 
 def register() -> None:
     """Import the modules whose decorators register our names with verl (idempotent)."""
     import writing_rl.brpo.estimator
-    import writing_rl.verl_glue.brpo_manager  # noqa: F401  (reward manager "brpo")
+    import writing_rl.verl_glue.brpo_manager
+    import writing_rl.verl_glue.trainer  # noqa: F401  (trainer mode "writing_rl")
 
 
 def registration_report() -> dict[str, list[str]]:
     """Which of our names verl's registries hold in *this* process, and which are missing."""
     from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
     from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+    from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY
 
     missing = [f"reward manager {n!r}" for n in EXPECTED_REWARD_MANAGERS if n not in REWARD_MANAGER]
     missing += [f"advantage estimator {n!r}" for n in EXPECTED_ADV_ESTIMATORS if n not in ADV_ESTIMATOR_REGISTRY]
+    missing += [f"trainer mode {n!r}" for n in EXPECTED_TRAINER_MODES if n not in TRAINER_REGISTRY]
     present = [f"reward manager {n!r}" for n in EXPECTED_REWARD_MANAGERS if n in REWARD_MANAGER]
     present += [f"advantage estimator {n!r}" for n in EXPECTED_ADV_ESTIMATORS if n in ADV_ESTIMATOR_REGISTRY]
+    present += [f"trainer mode {n!r}" for n in EXPECTED_TRAINER_MODES if n in TRAINER_REGISTRY]
     return {"registered": present, "missing": missing}
 
 

@@ -18,6 +18,7 @@ from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.prompts import load_template
 from writing_rl.rollout import RolloutSample
+from writing_rl.verl_glue.metrics import step_metrics
 from writing_rl.verl_glue.settings import RewardSettings
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class JudgeCoordinator:
         self.settings = RewardSettings.from_dict(settings)
         self._client: JudgeClient | None = None
         self._brpo: BrpoGroupScorer | None = None
+        self._last_stats: dict[str, Any] = {"judge": {}}
+        self._latency_mark = 0
         gc.freeze()  # start-up objects out of the collector's way: no long pauses in the event loop
 
     def _judge_client(self) -> JudgeClient:
@@ -54,8 +57,18 @@ class JudgeCoordinator:
         """Judge usage and BRPO counters so far (for metrics and tests)."""
         out: dict[str, Any] = {"judge": self._client.usage.snapshot() if self._client else {}}
         if self._brpo is not None:
-            out["brpo"] = dict(vars(self._brpo.stats))
+            out["brpo"] = {k: v for k, v in vars(self._brpo.stats).items() if k != "judge_started_at"}
+            out["brpo"]["judge_started_at"] = list(self._brpo.stats.judge_started_at)
         return out
+
+    async def step_metrics(self) -> dict[str, float]:
+        """Metrics since the previous call, named for verl's logger (console, wandb)."""
+        current = await self.stats()
+        metrics = step_metrics(self._last_stats, current, self._client.usage.latencies_s[self._latency_mark:]
+                               if self._client else [])
+        self._last_stats = current
+        self._latency_mark = len(self._client.usage.latencies_s) if self._client else 0
+        return metrics
 
     async def drain(self) -> None:
         if self._brpo is not None:

@@ -1,0 +1,42 @@
+"""Per-step reward metrics from the coordinator's running counters (differences of two snapshots)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+_JUDGE_COUNTERS = ("calls", "cache_hits", "http_requests", "failures", "retries", "prompt_tokens",
+                   "completion_tokens")
+
+
+def _delta(before: dict[str, Any], after: dict[str, Any], key: str) -> float:
+    return float(after.get(key, 0)) - float(before.get(key, 0))
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else 0.0
+
+
+def step_metrics(before: dict[str, Any], after: dict[str, Any], latencies_s: Sequence[float]) -> dict[str, float]:
+    judge_before, judge_after = before.get("judge", {}), after.get("judge", {})
+    metrics = {f"judge/{key}": _delta(judge_before, judge_after, key) for key in _JUDGE_COUNTERS}
+    metrics["judge/failure_rate"] = _ratio(metrics["judge/failures"], metrics["judge/calls"])
+    metrics["judge/tokens"] = metrics["judge/prompt_tokens"] + metrics["judge/completion_tokens"]
+    lat = np.asarray(latencies_s, dtype=float)
+    metrics["judge/latency_p50_s"] = float(np.percentile(lat, 50)) if lat.size else 0.0
+    metrics["judge/latency_p95_s"] = float(np.percentile(lat, 95)) if lat.size else 0.0
+    if "brpo" in after:
+        b0, b1 = before.get("brpo", {}), after["brpo"]
+        groups, compared = _delta(b0, b1, "groups"), _delta(b0, b1, "compared")
+        metrics.update({
+            "brpo/groups": groups,
+            "brpo/dropped_group_fraction": _ratio(_delta(b0, b1, "skewed_groups"), groups),
+            "brpo/win_rate": _ratio(_delta(b0, b1, "wins"), compared),
+            "brpo/both_order_consistency": _ratio(_delta(b0, b1, "consistent"), compared),
+            "brpo/judge_failure_rate": _ratio(_delta(b0, b1, "failures"), compared),
+            "brpo/timed_out_groups": _delta(b0, b1, "timed_out_groups"),
+            "brpo/late_members": _delta(b0, b1, "late_members"),
+        })
+    return metrics
