@@ -1,7 +1,8 @@
 """`make demo`: a real judge on this CPU, a real evaluation table.
 
 Starts SmolLM2-135M-Instruct under llama.cpp on loopback (or uses JUDGE_BASE_URL if set),
-runs `writing-rl judge eval` on examples/pairs.jsonl and stops the server.
+runs `writing-rl judge eval` on examples/pairs.jsonl, then one simulated BRPO step through
+verl's real reward loop (scripts/demo_brpo_step.py), and stops the server.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ def main() -> int:
         command = [sys.executable, "-m", "writing_rl.cli", "judge", "eval",
                    "--pairs", str(ROOT / "examples" / "pairs.jsonl"),
                    "--out", str(ROOT / "outputs" / "demo_judge_eval.jsonl")]
-        return subprocess.call(command, env=env)
+        if subprocess.call(command, env=env) != 0:
+            return 1
+        brpo = [sys.executable, str(ROOT / "scripts" / "demo_brpo_step.py"), "--base-url", env["JUDGE_BASE_URL"],
+                "--model", env.get("JUDGE_MODEL", "judge"),
+                "--output-constraint", env.get("JUDGE_OUTPUT_CONSTRAINT", "none"),
+                "--max-concurrency", env.get("JUDGE_MAX_CONCURRENCY", "8")]
+        return subprocess.call(brpo, env=env)
 
 
 if __name__ == "__main__":
