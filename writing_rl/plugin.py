@@ -7,7 +7,7 @@ a Ray worker to prove that the names below really are registered.
 
 from __future__ import annotations
 
-EXPECTED_REWARD_MANAGERS: tuple[str, ...] = ("brpo",)
+EXPECTED_REWARD_MANAGERS: tuple[str, ...] = ("brpo", "writing_rl")
 EXPECTED_ADV_ESTIMATORS: tuple[str, ...] = ("brpo",)
 EXPECTED_TRAINER_MODES: tuple[str, ...] = ("writing_rl",)
 
@@ -16,7 +16,8 @@ def register() -> None:
     """Import the modules whose decorators register our names with verl (idempotent)."""
     import writing_rl.brpo.estimator
     import writing_rl.verl_glue.brpo_manager
-    import writing_rl.verl_glue.trainer  # noqa: F401  (trainer mode "writing_rl")
+    import writing_rl.verl_glue.trainer
+    import writing_rl.verl_glue.writing_rl_manager  # noqa: F401  (reward manager "writing_rl")
 
 
 def registration_report() -> dict[str, list[str]]:

@@ -14,6 +14,10 @@ from typing import Any
 import ray
 
 from writing_rl.brpo.scorer import BrpoGroupScorer
+from writing_rl.curriculum.index_file import index_path
+from writing_rl.curriculum.ladders import ladder_lengths
+from writing_rl.curriculum.schedule import Curriculum, PromotionRule
+from writing_rl.curriculum.scorer import RewardValues, WritingRLScorer
 from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.prompts import load_template
@@ -30,6 +34,7 @@ class JudgeCoordinator:
         self.settings = RewardSettings.from_dict(settings)
         self._client: JudgeClient | None = None
         self._brpo: BrpoGroupScorer | None = None
+        self._writing: WritingRLScorer | None = None
         self._last_stats: dict[str, Any] = {"judge": {}}
         self._latency_mark = 0
         gc.freeze()  # start-up objects out of the collector's way: no long pauses in the event loop
@@ -47,6 +52,36 @@ class JudgeCoordinator:
                                          group_timeout_s=b.group_timeout_s)
         return self._brpo
 
+    def _writing_scorer(self) -> WritingRLScorer:
+        if self._writing is None:
+            w = self.settings.writing_rl
+            judge = PairwiseJudge(self._judge_client(), load_template(w.template, expect_output="verdict"),
+                                  load_template(w.criteria_template, expect_output="verdict"))
+            curriculum = Curriculum(self.index_path(), ladder_lengths(self.settings.train_files),
+                                    PromotionRule.parse(w.promotion))
+            self._writing = WritingRLScorer(
+                judge, curriculum, position=w.position, rewards=RewardValues(w.reward_win, w.reward_tie, w.reward_loss),
+                seed=w.seed, group_timeout_s=w.group_timeout_s, groups_per_step=self.settings.train_batch_size)
+        return self._writing
+
+    def index_path(self) -> str:
+        return str(index_path(self.settings.writing_rl.run_dir, self.settings.experiment))
+
+    async def score_writing(self, sample: dict[str, Any]) -> dict[str, Any]:
+        rollout = RolloutSample(**{**sample, "references": tuple(sample["references"])})
+        expected = self.settings.val_n if rollout.validation else self.settings.rollout_n
+        return await self._writing_scorer().submit(rollout, expected)
+
+    async def save_index(self) -> str:
+        """Write the index now (the trainer calls this before snapshotting it into a checkpoint)."""
+        if self._writing is not None:
+            self._writing.curriculum.save(force=True)
+        return self.index_path()
+
+    async def reload_index(self) -> None:
+        """Forget the in-memory curriculum; the next judgement reads the file again (after a restore)."""
+        self._writing = None
+
     async def score_brpo(self, sample: dict[str, Any]) -> dict[str, Any]:
         rollout = RolloutSample(**{**sample, "references": tuple(sample["references"])})
         expected = self.settings.brpo.group_size or (
@@ -56,6 +91,8 @@ class JudgeCoordinator:
     async def stats(self) -> dict[str, Any]:
         """Judge usage and BRPO counters so far (for metrics and tests)."""
         out: dict[str, Any] = {"judge": self._client.usage.snapshot() if self._client else {}}
+        if self._writing is not None:
+            out["writing_rl"] = self._writing.snapshot()
         if self._brpo is not None:
             out["brpo"] = {k: v for k, v in vars(self._brpo.stats).items() if k != "judge_started_at"}
             out["brpo"]["judge_started_at"] = list(self._brpo.stats.judge_started_at)

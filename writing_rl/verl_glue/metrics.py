@@ -39,4 +39,19 @@ def step_metrics(before: dict[str, Any], after: dict[str, Any], latencies_s: Seq
             "brpo/timed_out_groups": _delta(b0, b1, "timed_out_groups"),
             "brpo/late_members": _delta(b0, b1, "late_members"),
         })
+    if "writing_rl" in after:
+        w0, w1 = before.get("writing_rl", {}), after["writing_rl"]
+        outcomes = {k: float(w1["outcomes"].get(k, 0)) - float(w0.get("outcomes", {}).get(k, 0))
+                    for k in ("win", "tie", "loss", "failure")}
+        judged = sum(outcomes.values())
+        metrics.update({f"writing_rl/{k}_rate": _ratio(v, judged) for k, v in outcomes.items()})
+        metrics.update({
+            "writing_rl/parse_failure_rate": _ratio(_delta(w0, w1, "parse_failures"), judged),
+            "writing_rl/promotions": _delta(w0, w1, "promotions"),
+            "writing_rl/groups": _delta(w0, w1, "groups"),
+            "writing_rl/mean_rung": float(w1["mean_rung"]),
+            "writing_rl/mastered_fraction": _ratio(float(w1["mastered"]), float(w1["prompts"])),
+            "writing_rl/index_edits_adopted": _delta(w0, w1, "edits_adopted"),
+            "writing_rl/index_edits_rejected": _delta(w0, w1, "edits_rejected"),
+        })
     return metrics

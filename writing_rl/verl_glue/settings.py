@@ -1,5 +1,10 @@
 """Reward settings read from verl's config: `+reward.reward_kwargs.*`, defaults in one place.
 
+    +reward.reward_kwargs.writing_rl.position=position-disadvantage   (…-advantage | both | random)
+    +reward.reward_kwargs.writing_rl.promotion=any                    (majority | win_rate>=X)
+    +reward.reward_kwargs.writing_rl.reward_win=1.0 / reward_tie=0.5 / reward_loss=0.0
+    +reward.reward_kwargs.writing_rl.run_dir=running_file             (index_<experiment>.json lives here)
+
     +reward.reward_kwargs.judge.base_url=...   (any JudgeSettings field; JUDGE_* env vars as fallback)
     +reward.reward_kwargs.brpo.orders=both     (both | candidate_first | candidate_second)
     +reward.reward_kwargs.brpo.votes=1
@@ -10,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -38,22 +44,53 @@ class BrpoSettings:
 
 
 @dataclass(frozen=True)
+class WritingRLSettings:
+    run_dir: str = "running_file"
+    position: str = "position-disadvantage"
+    promotion: str = "any"
+    reward_win: float = 1.0
+    reward_tie: float = 0.5
+    reward_loss: float = 0.0
+    template: str = "pairwise"
+    criteria_template: str = "pairwise_criteria"
+    seed: int = 0
+    group_timeout_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        from writing_rl.curriculum.schedule import PromotionRule
+        from writing_rl.curriculum.scorer import POSITIONS
+
+        if self.position not in POSITIONS:
+            raise ValueError(f"reward_kwargs.writing_rl.position={self.position!r}: must be one of {POSITIONS}")
+        PromotionRule.parse(self.promotion)
+        if self.group_timeout_s <= 0:
+            raise ValueError("reward_kwargs.writing_rl.group_timeout_s must be > 0")
+        object.__setattr__(self, "run_dir", os.path.abspath(self.run_dir))
+
+
+@dataclass(frozen=True)
 class RewardSettings:
     experiment: str
     judge: JudgeSettings
     brpo: BrpoSettings = field(default_factory=BrpoSettings)
+    writing_rl: WritingRLSettings = field(default_factory=WritingRLSettings)
     rollout_n: int = 1
     val_n: int = 1
+    train_files: tuple[str, ...] = ()
+    train_batch_size: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"experiment": self.experiment, "judge": dict(self.judge.public_dict()),
-                "brpo": asdict(self.brpo), "rollout_n": self.rollout_n, "val_n": self.val_n}
+                "brpo": asdict(self.brpo), "writing_rl": asdict(self.writing_rl), "rollout_n": self.rollout_n,
+                "val_n": self.val_n, "train_files": list(self.train_files), "train_batch_size": self.train_batch_size}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RewardSettings:
         judge = {k: v for k, v in data["judge"].items() if k in JudgeSettings.field_names()}
         return cls(experiment=data["experiment"], judge=JudgeSettings(**judge), brpo=BrpoSettings(**data["brpo"]),
-                   rollout_n=data["rollout_n"], val_n=data["val_n"])
+                   writing_rl=WritingRLSettings(**data["writing_rl"]), rollout_n=data["rollout_n"],
+                   val_n=data["val_n"], train_files=tuple(data["train_files"]),
+                   train_batch_size=data["train_batch_size"])
 
     def coordinator_name(self) -> str:
         return f"writing_rl_coordinator:{self.experiment}"
@@ -71,12 +108,16 @@ def reward_settings_from_config(config: DictConfig) -> RewardSettings:
     """Everything the reward path needs, validated once, from the whole trainer config."""
     raw = config.reward.get("reward_kwargs", None)
     kwargs: dict[str, Any] = OmegaConf.to_container(raw, resolve=True) if raw is not None else {}  # type: ignore
-    unknown = sorted(set(kwargs) - {"judge", "brpo", "experiment"})
+    unknown = sorted(set(kwargs) - {"judge", "brpo", "writing_rl", "experiment"})
     if unknown:
-        raise ValueError(f"reward.reward_kwargs: unknown key(s) {unknown}; known: brpo, experiment, judge")
+        raise ValueError(f"reward.reward_kwargs: unknown key(s) {unknown}; known: brpo, experiment, judge, writing_rl")
     judge = JudgeSettings.from_env(_section(kwargs, "judge", JudgeSettings.field_names()))
     brpo = BrpoSettings(**_section(kwargs, "brpo", [f.name for f in fields(BrpoSettings)]))
+    writing = WritingRLSettings(**_section(kwargs, "writing_rl", [f.name for f in fields(WritingRLSettings)]))
     rollout = config.actor_rollout_ref.rollout
     experiment = str(kwargs.get("experiment") or config.trainer.get("experiment_name") or "default")
-    return RewardSettings(experiment=experiment, judge=judge, brpo=brpo, rollout_n=int(rollout.n),
-                          val_n=int(rollout.val_kwargs.n))
+    train_files = config.data.get("train_files") or ()
+    train_files = (train_files,) if isinstance(train_files, str) else tuple(str(f) for f in train_files)
+    return RewardSettings(experiment=experiment, judge=judge, brpo=brpo, writing_rl=writing, rollout_n=int(rollout.n),
+                          val_n=int(rollout.val_kwargs.n), train_files=tuple(os.path.abspath(f) for f in train_files),
+                          train_batch_size=int(config.data.get("train_batch_size") or 1))
