@@ -8,7 +8,9 @@ import sys
 
 from writing_rl import __version__
 from writing_rl.cli_data import add_data_commands
+from writing_rl.cli_index import add_index_commands
 from writing_rl.cli_judge import add_judge_commands
+from writing_rl.curriculum.index_file import IndexFileError
 from writing_rl.data.rows import DataError
 from writing_rl.doctor import add_doctor_command
 from writing_rl.judge.errors import JudgeError
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_judge_commands(subparsers)
     add_data_commands(subparsers)
+    add_index_commands(subparsers)
     add_doctor_command(subparsers)
     add_preflight_command(subparsers)
     return parser
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return int(args.handler(args) or 0)
-    except (DataError, TemplateError, JudgeError, ValueError) as exc:
+    except (DataError, TemplateError, JudgeError, IndexFileError, ValueError) as exc:
         print(f"writing-rl: error: {exc}", file=sys.stderr)
         return 2
 

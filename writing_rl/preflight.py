@@ -78,15 +78,53 @@ class Preflight:
         return Check("reward settings", True, f"experiment {self.settings.experiment!r}, judge "
                                               f"{self.settings.judge.model} at {self.settings.judge.base_url}")
 
+    @property
+    def method(self) -> str:
+        return str(self.config.reward.reward_manager.name)
+
     def templates(self) -> Check:
         from writing_rl.prompts import TemplateError, load_template
 
-        name = self.settings.brpo.template
+        if self.method == "writing_rl":
+            w = self.settings.writing_rl
+            wanted = [(w.template, "verdict"), (w.criteria_template, "verdict")]
+        else:
+            wanted = [(self.settings.brpo.template, "scores")]
         try:
-            template = load_template(name, expect_output="scores")
+            paths = [str(load_template(name, expect_output=output).path) for name, output in wanted]
         except TemplateError as exc:
             return Check("prompt files", False, str(exc))
-        return Check("prompt files", True, str(template.path))
+        return Check("prompt files", True, ", ".join(paths))
+
+    def index(self) -> list[Check]:
+        """Writing-RL only: the index file, if it exists already, must fit the training data."""
+        if self.method != "writing_rl":
+            return []
+        from writing_rl.curriculum.index_file import IndexFileError, index_path, read_index
+        from writing_rl.curriculum.ladders import ladder_lengths
+        from writing_rl.curriculum.schedule import validate_state
+        from writing_rl.data.rows import DataError
+
+        path = index_path(self.settings.writing_rl.run_dir, self.settings.experiment)
+        try:
+            ladders = ladder_lengths(self.settings.train_files)
+        except DataError as exc:
+            return [Check("index file", False, str(exc))]
+        no_reference = sorted(k for k, n in ladders.items() if n < 1)
+        if not path.exists():
+            return [Check("index file", True, f"{path} will be created with {len(ladders)} ids at rung 0")]
+        try:
+            state = read_index(path)
+            validate_state(state, ladders, path)
+        except IndexFileError as exc:
+            return [Check("index file", False, str(exc))]
+        missing = sorted(set(ladders) - set(state))
+        if missing or no_reference:
+            return [Check("index file", False, f"{path}: ids of the training data missing from it: {missing[:10]}"
+                                               f"{' ...' if len(missing) > 10 else ''} (run `writing-rl index "
+                                               "create` or add them at rung 0)")]
+        return [Check("index file", True, f"{path}: {len(state)} ids, mean rung "
+                                          f"{sum(state.values()) / max(1, len(state)):.2f}")]
 
     def data(self) -> list[Check]:
         from writing_rl.data.validate import validate_training_file
@@ -95,7 +133,7 @@ class Preflight:
         for key in ("train_files", "val_files"):
             files = self.config.data[key]
             for path in [files] if isinstance(files, str) else list(files):
-                rows, problems = validate_training_file(path)
+                rows, problems = validate_training_file(path, require_references=self.method == "writing_rl")
                 checks.append(Check(f"data.{key}", not problems,
                                     f"{path}: {rows} rows" if not problems else "\n    " + "\n    ".join(problems)))
         return checks
@@ -127,7 +165,8 @@ class Preflight:
     def run(self) -> list[Check]:
         results: list[Check] = []
         steps: list[Callable[[], Check | list[Check]]] = [self.plugin, self.compose, self.names,
-                                                          self.reward_settings, self.templates, self.data, self.judge]
+                                                          self.reward_settings, self.templates, self.data, self.index,
+                                                          self.judge]
         for step in steps:
             outcome = step()
             batch = outcome if isinstance(outcome, list) else [outcome]

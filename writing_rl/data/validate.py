@@ -10,7 +10,7 @@ from writing_rl.data.rows import DataError, read_rows
 MAX_REPORTED = 10
 
 
-def _row_problems(row: dict[str, Any]) -> list[str]:
+def _row_problems(row: dict[str, Any], require_references: bool) -> list[str]:
     problems = []
     if "writing" not in str(row.get("data_source", "")):
         problems.append(f"data_source={row.get('data_source')!r} must contain 'writing'")
@@ -26,7 +26,9 @@ def _row_problems(row: dict[str, Any]) -> list[str]:
         if not str(ground_truth.get("prompt") or "").strip():
             problems.append("reward_model.ground_truth.prompt is missing or empty")
         target = ground_truth.get("target")
-        if target is not None and not isinstance(target, str) and (
+        if require_references and not target:
+            problems.append("reward_model.ground_truth.target is empty: Writing-RL needs at least one reference")
+        elif target is not None and not isinstance(target, str) and (
                 not isinstance(target, list | tuple) or not all(isinstance(t, str) and t.strip() for t in target)):
             problems.append("reward_model.ground_truth.target must be a string or a list of non-empty strings")
     extra_info = row.get("extra_info")
@@ -38,7 +40,7 @@ def _row_problems(row: dict[str, Any]) -> list[str]:
     return problems
 
 
-def validate_training_file(path: str | Path) -> tuple[int, list[str]]:
+def validate_training_file(path: str | Path, require_references: bool = False) -> tuple[int, list[str]]:
     """(row count, problems). Problems are capped at MAX_REPORTED with a count of the rest."""
     path = Path(path)
     if path.suffix != ".parquet":
@@ -52,7 +54,7 @@ def validate_training_file(path: str | Path) -> tuple[int, list[str]]:
     problems: list[str] = []
     seen: dict[str, int] = {}
     for number, row in enumerate(rows, start=1):
-        row_problems = _row_problems(row)
+        row_problems = _row_problems(row, require_references)
         index = (row.get("extra_info") or {}).get("index") if isinstance(row.get("extra_info"), dict) else None
         if index is not None:
             key = str(index)

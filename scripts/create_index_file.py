@@ -1,0 +1,25 @@
+"""Create running_file/index_<experiment>.json from a train parquet (same as `writing-rl index create`).
+
+An existing index is left unchanged, so re-running a training script continues its curriculum.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from writing_rl.cli_index import create_index
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--data", type=Path, nargs="+", required=True, help="train parquet file(s)")
+    parser.add_argument("--run-dir", type=Path, default=Path("running_file"))
+    parser.add_argument("--force", action="store_true", help="overwrite an existing index")
+    args = parser.parse_args()
+    print(create_index(args.data, args.experiment, args.run_dir, args.force)[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
