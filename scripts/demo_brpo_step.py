@@ -73,7 +73,8 @@ def main() -> None:
     config = OmegaConf.create({"adv_estimator": "brpo", "brpo": {"skew_threshold": 0.6}})
     advantages = compute_advantage(data, adv_estimator="brpo", config=config).batch["advantages"][:, 0]
     print(f"prompt: {PROMPT}\n")
-    print(f"{'#':>2} {'role':<9} {'verdicts (cand. first | second)':<32} {'scores':<16} {'reward':>6} {'adv.':>5}  text")
+    header = f"{'#':>2} {'role':<9} {'verdicts (cand. first | second)':<32} {'scores':<16} {'reward':>6} {'adv.':>5}"
+    print(header + "  text")
     for s, (text, result) in enumerate(zip(GROUP, results, strict=True)):
         info = result["reward_extra_info"]
         role = "reference" if info["brpo_is_reference"] else "candidate"

@@ -144,3 +144,47 @@ def test_preflight_fails_clearly(tmp_path: Path, built_data: Path, case: str, ex
     assert result.returncode == 1, result.stdout
     assert expected in result.stdout, result.stdout
     assert "preflight failed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("ok", "[ok] index file"),
+        ("index_missing_id", "ids of the training data missing from it: ['w"),
+        ("index_rung_out_of_range", "rung 9 is beyond its 3 reference(s) (valid: 0..2)"),
+        ("index_unknown_id", "key 'nope' is not an id of the training data"),
+        ("index_bad_json", "not valid JSON"),
+        ("no_references", "reward_model.ground_truth.target is empty: Writing-RL needs at least one reference"),
+        ("bad_criteria_template", "declares output = 'scores' but this use needs 'verdict'"),
+        ("bad_position", "reward_kwargs.writing_rl.position='middle'"),
+    ],
+)
+def test_preflight_writing_rl(tmp_path: Path, built_data: Path, case: str, expected: str) -> None:
+    run_dir = tmp_path / "running_file"
+    env = {"TRAIN_FILE": str(built_data / "train.parquet"), "VAL_FILE": str(built_data / "test.parquet"),
+           "RUN_DIR": str(run_dir), "EXPERIMENT_NAME": "exp", "JUDGE_API_KEY_ENV": "SOME_KEY", "SOME_KEY": "k"}
+    ids = [r["extra_info"]["index"] for r in pq.read_table(built_data / "train.parquet").to_pylist()]
+    index = {i: 0 for i in ids}
+    overrides = ["--skip-judge"]
+    if case == "index_missing_id":
+        index.pop(ids[0])
+    elif case == "index_rung_out_of_range":
+        index[ids[1]] = 9
+    elif case == "index_unknown_id":
+        index["nope"] = 0
+    elif case == "no_references":
+        rows = pq.read_table(built_data / "train.parquet").to_pylist()
+        rows[1]["reward_model"]["ground_truth"]["target"] = []
+        import pyarrow as pa
+
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / "noref.parquet")
+        env["TRAIN_FILE"] = str(tmp_path / "noref.parquet")
+    elif case == "bad_criteria_template":
+        env["JUDGE_CRITERIA_TEMPLATE"] = "genrm"
+    elif case == "bad_position":
+        env["REWARD_STRATEGY"] = "middle"
+    run_dir.mkdir()
+    (run_dir / "index_exp.json").write_text("{" if case == "index_bad_json" else json.dumps(index))
+    result = cli("preflight", "scripts/train_writing_rl.sh", *overrides, env=env)
+    assert expected in result.stdout, result.stdout
+    assert result.returncode == (0 if case == "ok" else 1), result.stdout
