@@ -1,8 +1,8 @@
 """`make demo`: a real judge on this CPU, a real evaluation table.
 
 Starts SmolLM2-135M-Instruct under llama.cpp on loopback (or uses JUDGE_BASE_URL if set),
-runs `writing-rl judge eval` on examples/pairs.jsonl, then one simulated BRPO step through
-verl's real reward loop (scripts/demo_brpo_step.py), and stops the server.
+runs `writing-rl judge eval` on examples/pairs.jsonl, then two simulated Writing-RL steps and
+one simulated BRPO step through verl's real reward loop, and stops the server.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main() -> int:
     server = nullcontext() if external else LocalLLMServer()
     with server as local:
         env = dict(os.environ)
+        env.setdefault("PYTHONWARNINGS", "ignore")  # verl warns about engines a CPU machine does not have
         if local is not None:
             print(f"local judge: {local.model_path.name} on {local.base_url}", flush=True)
             # The 135M model rarely writes [[A]]/[[B]]/[[C]] unprompted; its grammar forces the format.
@@ -36,11 +37,13 @@ def main() -> int:
                    "--out", str(ROOT / "outputs" / "demo_judge_eval.jsonl")]
         if subprocess.call(command, env=env) != 0:
             return 1
-        brpo = [sys.executable, str(ROOT / "scripts" / "demo_brpo_step.py"), "--base-url", env["JUDGE_BASE_URL"],
-                "--model", env.get("JUDGE_MODEL", "judge"),
-                "--output-constraint", env.get("JUDGE_OUTPUT_CONSTRAINT", "none"),
-                "--max-concurrency", env.get("JUDGE_MAX_CONCURRENCY", "8")]
-        return subprocess.call(brpo, env=env)
+        judge_args = ["--base-url", env["JUDGE_BASE_URL"], "--model", env.get("JUDGE_MODEL", "judge"),
+                      "--output-constraint", env.get("JUDGE_OUTPUT_CONSTRAINT", "none"),
+                      "--max-concurrency", env.get("JUDGE_MAX_CONCURRENCY", "8")]
+        for demo in ("demo_writing_rl_steps.py", "demo_brpo_step.py"):
+            if subprocess.call([sys.executable, str(ROOT / "scripts" / demo), *judge_args], env=env) != 0:
+                return 1
+        return 0
 
 
 if __name__ == "__main__":
