@@ -112,8 +112,11 @@ def test_doctor_passes_with_reachable_judge(judge_server: JudgeServerProcess) ->
     result = cli("doctor", "--base-url", judge_server.base_url, "--model", "test-judge",
                  env={"JUDGE_API_KEY": "x"})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[ok] registered in a fresh process: advantage estimator 'brpo'" in result.stdout
-    assert "[ok] registered in a Ray worker" in result.stdout
+    for where in ("a fresh process", "a Ray worker"):
+        line = next(x for x in result.stdout.splitlines() if x.startswith(f"[ok] registered in {where}"))
+        for name in ("reward manager 'brpo'", "reward manager 'writing_rl'", "advantage estimator 'brpo'",
+                     "trainer mode 'writing_rl'"):
+            assert name in line
     assert "[ok] judge reachable" in result.stdout
 
 
