@@ -99,7 +99,10 @@ class JudgeCoordinator:
         return out
 
     async def step_metrics(self) -> dict[str, float]:
-        """Metrics since the previous call, named for verl's logger (console, wandb)."""
+        """Metrics since the previous call, named for verl's logger (console, wandb). Called once per
+        step by the trainer, it also writes the index, so the file is rewritten at least once per step."""
+        if self._writing is not None:
+            self._writing.curriculum.save(force=True)
         current = await self.stats()
         metrics = step_metrics(self._last_stats, current, self._client.usage.latencies_s[self._latency_mark:]
                                if self._client else [])
