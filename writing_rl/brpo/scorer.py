@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from writing_rl.brpo.group import NO_SIGNAL, MemberOutcome, choose_reference
 from writing_rl.brpo.judging import judge_against_reference
 from writing_rl.brpo.skew import group_is_skewed
+from writing_rl.finished_groups import FinishedGroups
 from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.rollout import RolloutSample
 
 logger = logging.getLogger(__name__)
-_FINISHED_MEMORY = 100_000
 
 
 @dataclass
@@ -55,7 +54,7 @@ class BrpoGroupScorer:
         self.skew_threshold = skew_threshold
         self.stats = BrpoStats()
         self._groups: dict[str, _Group] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._finished: FinishedGroups[bool] = FinishedGroups()
         self._tasks: set[asyncio.Task] = set()
 
     async def submit(self, sample: RolloutSample, expected: int) -> dict[str, Any]:
@@ -86,9 +85,7 @@ class BrpoGroupScorer:
             self.stats.timed_out_groups += 1
             logger.warning("group %s timed out with %d of %d rollouts; judging what arrived", uid,
                            len(group.members), group.expected)
-        self._finished[uid] = None
-        while len(self._finished) > _FINISHED_MEMORY:
-            self._finished.popitem(last=False)
+        self._finished.add(uid, True)
         task = asyncio.create_task(self._judge(uid, group))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

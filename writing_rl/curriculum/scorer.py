@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from writing_rl.curriculum.schedule import Curriculum
+from writing_rl.finished_groups import FinishedGroups
 from writing_rl.judge.pairwise import Comparison, PairwiseJudge
 from writing_rl.judge.parsing import Verdict
 from writing_rl.rollout import RolloutSample
@@ -83,6 +84,7 @@ class WritingRLScorer:
         self.groups_per_step = max(1, groups_per_step)
         self.stats = WritingStats()
         self._groups: dict[str, _Group] = {}
+        self._finished: FinishedGroups[int] = FinishedGroups()
         self.edit_problems: list[str] = []
 
     def _orders(self, sample: RolloutSample) -> list[bool]:
@@ -101,7 +103,11 @@ class WritingRLScorer:
         if problem:
             self.edit_problems.append(problem)
         if sample.validation:
-            return await self._judge(sample, self.curriculum.rung(sample.prompt_id), validation=True)
+            return await self._judge(sample, self.curriculum.state.get(sample.prompt_id, 0), validation=True)
+        finished_rung = self._finished.get(sample.uid)
+        if finished_rung is not None:  # a straggler after its group timed out: scored, but promotes nothing
+            logger.warning("rollout %s/%s arrived after its group was closed", sample.uid, sample.session_id)
+            return await self._judge(sample, finished_rung, validation=False)
         group = self._groups.get(sample.uid)
         if group is None:
             group = self._groups[sample.uid] = _Group(sample.prompt_id, self.curriculum.rung(sample.prompt_id),
@@ -120,6 +126,7 @@ class WritingRLScorer:
             return
         if group.timer is not None:
             group.timer.cancel()
+        self._finished.add(uid, group.rung)
         if timed_out:
             self.stats.timed_out_groups += 1
             logger.warning("group %s (prompt %s) timed out with %d of %d rollouts judged", uid, group.prompt_id,

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
-from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from writing_rl.verl_glue.coordinator import get_coordinator
-from writing_rl.verl_glue.sample import read_sample
-from writing_rl.verl_glue.settings import reward_settings_from_config
+from writing_rl.verl_glue.coordinated_manager import CoordinatedRewardManager
 
 
 @register("brpo")
-class BrpoRewardManager(RewardManagerBase):
+class BrpoRewardManager(CoordinatedRewardManager):
     """+1 / -1 against the group's bootstrapped reference (0 for the reference and for failures)."""
 
-    def __init__(self, config: Any, tokenizer: Any, compute_score: Any = None, **kwargs: Any):
-        super().__init__(config, tokenizer, compute_score)
-        self.settings = reward_settings_from_config(config)
-        self.coordinator = get_coordinator(self.settings)
-
-    async def run_single(self, data: DataProto) -> dict:
-        sample = await self.loop.run_in_executor(None, read_sample, data, self.tokenizer)
-        result = await self.coordinator.score_brpo.remote(sample.to_dict())
-        return {"reward_score": result["reward"], "reward_extra_info": result["extra"]}
+    coordinator_method = "score_brpo"
