@@ -1,7 +1,8 @@
 """Judge throughput: our client vs verl 0.9.1's `rate_limited` reward manager vs a 12-thread pool.
 
 1024 judgements against the loopback test judge with fixed latency (200 ms +/- 20 ms), at
-concurrency 16, 64 and 256; wall time and the ratio to the ideal ceil(N/C) x latency. The last
+concurrency 16, 64 and 256; wall time and the ratio to the ideal ceil(N/C) x latency, timed after
+C warm-up requests (a judge client in training is long-lived; its connections are open). The last
 column is bare aiohttp (no limits, retries, cache or parsing): the floor this machine allows,
 since the server shares its cores with the client. Then a
 fault run (20% 429, 5% 500, 5% hangs, 5% malformed bodies): every judgement must end as a
@@ -48,11 +49,13 @@ def pair(i: int) -> tuple[str, str, str]:
 
 
 async def run_ours(base_url: str, n: int, concurrency: int, *, timeout_s: float = 30.0,
-                   max_retries: int = 6) -> tuple[float, list, JudgeClient]:
+                   max_retries: int = 6, warm: bool = True) -> tuple[float, list, JudgeClient]:
     client = JudgeClient(JudgeSettings(base_url=base_url, model="test-judge", max_concurrency=concurrency,
                                        timeout_s=timeout_s, max_retries=max_retries,
                                        backoff_initial_s=0.05, backoff_max_s=1.0))
     judge = PairwiseJudge(client, TEMPLATE)
+    if warm:
+        await asyncio.gather(*(judge.compare(*pair(i)) for i in range(concurrency)))
     started = time.monotonic()
     results = await asyncio.gather(*(judge.compare(*pair(i)) for i in range(n)))
     elapsed = time.monotonic() - started
@@ -71,6 +74,7 @@ async def run_bare_aiohttp(base_url: str, n: int, concurrency: int) -> float:
                                         json={"model": "test-judge", "messages": messages}) as reply:
                 await reply.read()
 
+        await asyncio.gather(*(one(i) for i in range(concurrency)))  # warm: connections open
         started = time.monotonic()
         await asyncio.gather(*(one(i) for i in range(n)))
         return time.monotonic() - started
@@ -95,7 +99,7 @@ def verl_items(tokenizer, n: int) -> list[DataProto]:
 
 
 async def run_verl_rate_limited(base_url: str, items: list[DataProto], tokenizer, concurrency: int,
-                                timeout_s: float = 30.0) -> tuple[float, list[dict]]:
+                                timeout_s: float = 30.0, warm: bool = True) -> tuple[float, list[dict]]:
     """verl's manager as a user would wire it: an async compute_score that calls the judge once
     (over aiohttp, as verl's own reward-loop HTTP code does)."""
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
@@ -113,6 +117,8 @@ async def run_verl_rate_limited(base_url: str, items: list[DataProto], tokenizer
     RateLimitedRewardManager._class_initialized = False  # its limiters are class-level: reset per run
     config = OmegaConf.create({"reward": {"max_concurrent": concurrency, "timeout": timeout_s}})
     manager = RateLimitedRewardManager(config, tokenizer, compute_score)
+    if warm:
+        await asyncio.gather(*(manager.run_single(item) for item in items[:concurrency]))
     started = time.monotonic()
     results = await asyncio.gather(*(manager.run_single(item) for item in items))
     elapsed = time.monotonic() - started
@@ -130,8 +136,9 @@ def run_thread_pool(base_url: str, n: int) -> float:
         reply = client.post(f"{base_url}/chat/completions", json={"model": "test-judge", "messages": messages})
         return reply.json()["choices"][0]["message"]["content"]
 
-    started = time.monotonic()
     with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(one, range(THREADS)))  # warm: connections open
+        started = time.monotonic()
         list(pool.map(one, range(n)))
     client.close()
     return time.monotonic() - started
@@ -167,7 +174,7 @@ def fault_run(n: int, latency: float) -> None:
     timeout_s, max_retries, concurrency = 1.0, 6, 64
     with JudgeServerProcess(latency=latency, hang=30.0, faults=faults, seed=7) as server:
         elapsed, results, client = asyncio.run(
-            run_ours(server.base_url, n, concurrency, timeout_s=timeout_s, max_retries=max_retries))
+            run_ours(server.base_url, n, concurrency, timeout_s=timeout_s, max_retries=max_retries, warm=False))
         requests = server.stats()["requests"]
         verdicts = sum(r.verdict is not None for r in results)
         failures = sum(r.failed for r in results)
@@ -175,7 +182,7 @@ def fault_run(n: int, latency: float) -> None:
         server.reset()
         tokenizer = hf_tokenizer(str(gpt2_tokenizer_dir(Path(tempfile.mkdtemp()) / "tok")))
         verl_s, verl_results = asyncio.run(run_verl_rate_limited(
-            server.base_url, verl_items(tokenizer, n), tokenizer, concurrency, timeout_s=timeout_s))
+            server.base_url, verl_items(tokenizer, n), tokenizer, concurrency, timeout_s=timeout_s, warm=False))
         verl_errors = sum("error" in r["reward_extra_info"] or "timeout" in r["reward_extra_info"]
                           for r in verl_results)
     print(f"\nfault run: N={n}, C={concurrency}, faults {faults}, timeout {timeout_s}s, retries {max_retries}")
