@@ -110,7 +110,6 @@ class Preflight:
             ladders = ladder_lengths(self.settings.train_files)
         except DataError as exc:
             return [Check("index file", False, str(exc))]
-        no_reference = sorted(k for k, n in ladders.items() if n < 1)
         if not path.exists():
             return [Check("index file", True, f"{path} will be created with {len(ladders)} ids at rung 0")]
         try:
@@ -119,7 +118,7 @@ class Preflight:
         except IndexFileError as exc:
             return [Check("index file", False, str(exc))]
         missing = sorted(set(ladders) - set(state))
-        if missing or no_reference:
+        if missing:
             return [Check("index file", False, f"{path}: ids of the training data missing from it: {missing[:10]}"
                                                f"{' ...' if len(missing) > 10 else ''} (run `writing-rl index "
                                                "create` or add them at rung 0)")]

@@ -75,11 +75,8 @@ class JudgeSettings:
         known = set(cls.field_names())
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(
-                f"{source}: unknown key(s) {unknown}; known keys are {sorted(known)}"
-            )
-        if "api_key" in values:  # pragma: no cover - guarded by the unknown-key check above
-            raise ValueError(f"{source}: pass api_key_env (the variable's name), never the key")
+            hint = " (give api_key_env, the variable's NAME, never the key)" if "api_key" in unknown else ""
+            raise ValueError(f"{source}: unknown key(s) {unknown}; known keys are {sorted(known)}{hint}")
         return cls(**dict(values))
 
     @classmethod

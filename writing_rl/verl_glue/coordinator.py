@@ -94,8 +94,7 @@ class JudgeCoordinator:
         if self._writing is not None:
             out["writing_rl"] = self._writing.snapshot()
         if self._brpo is not None:
-            out["brpo"] = {k: v for k, v in vars(self._brpo.stats).items() if k != "judge_started_at"}
-            out["brpo"]["judge_started_at"] = list(self._brpo.stats.judge_started_at)
+            out["brpo"] = {**vars(self._brpo.stats), "judge_started_at": list(self._brpo.stats.judge_started_at)}
         return out
 
     async def step_metrics(self) -> dict[str, float]:
