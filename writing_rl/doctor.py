@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from writing_rl.cli_options import add_judge_options, judge_settings_from_args
+from writing_rl.judge.settings import JudgeSettings
 
 _REPORT_SNIPPET = (
     "import json, verl\n"
@@ -29,6 +30,33 @@ class Check:
     name: str
     ok: bool
     detail: str
+
+    def line(self) -> str:
+        return f"[{'ok' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
+
+
+def print_checks(checks: list[Check]) -> None:
+    for check in checks:
+        print(check.line(), flush=True)
+
+
+def check_judge_reachable(settings: JudgeSettings) -> Check:
+    """GET /models on the judge: reachable, and serving the configured model."""
+    from writing_rl.judge.client import JudgeClient
+
+    async def models() -> list[str]:
+        async with JudgeClient(settings) as client:
+            return await client.list_models()
+
+    try:
+        served = asyncio.run(models())
+    except Exception as exc:
+        return Check("judge reachable", False, f"{settings.base_url}: {exc}")
+    ok = not served or settings.model in served
+    detail = f"{settings.base_url} serves {served}"
+    if not ok:
+        detail += f"; configured model {settings.model!r} is not among them (set --model / JUDGE_MODEL)"
+    return Check("judge reachable", ok, detail)
 
 
 def check_versions() -> Check:
@@ -91,27 +119,11 @@ def check_ray_worker() -> Check:
 
 
 def check_judge(args: argparse.Namespace) -> list[Check]:
-    from writing_rl.judge.client import JudgeClient
-
     settings = judge_settings_from_args(args)
-    checks = [Check(f"API key variable {settings.api_key_env}", settings.api_key is not None,
-                    "set" if settings.api_key else f"not set: export {settings.api_key_env}=... "
-                    "(fine for local servers that need no key)")]
-
-    async def models() -> list[str]:
-        async with JudgeClient(settings) as client:
-            return await client.list_models()
-
-    try:
-        served = asyncio.run(models())
-        ok = settings.model in served or not served
-        detail = f"{settings.base_url} serves {served}"
-        if not ok:
-            detail += f"; configured model {settings.model!r} is not among them (set --model / JUDGE_MODEL)"
-        checks.append(Check("judge reachable", ok, detail))
-    except Exception as exc:
-        checks.append(Check("judge reachable", False, f"{settings.base_url}: {exc}"))
-    return checks
+    key = Check(f"API key variable {settings.api_key_env}", settings.api_key is not None,
+                "set" if settings.api_key else f"not set: export {settings.api_key_env}=... "
+                "(fine for local servers that need no key)")
+    return [key, check_judge_reachable(settings)]
 
 
 def run_doctor(args: argparse.Namespace) -> int:
@@ -123,9 +135,9 @@ def run_doctor(args: argparse.Namespace) -> int:
     failed = 0
     for step in steps:
         results = step()
-        for check in results if isinstance(results, list) else [results]:
-            failed += not check.ok
-            print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}", flush=True)
+        batch = results if isinstance(results, list) else [results]
+        print_checks(batch)
+        failed += sum(not check.ok for check in batch)
     print("all checks passed" if not failed else f"{failed} check(s) failed")
     return 1 if failed else 0
 

@@ -4,7 +4,6 @@ training run depends on (plugin, config keys, data, prompt files, judge, key) be
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import subprocess
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from writing_rl.doctor import Check
+from writing_rl.doctor import Check, check_judge_reachable, print_checks
 
 
 def script_overrides(script: Path, extra: list[str]) -> list[str]:
@@ -138,8 +137,6 @@ class Preflight:
         return checks
 
     def judge(self) -> list[Check]:
-        from writing_rl.judge.client import JudgeClient
-
         judge = self.settings.judge
         local = urlparse(judge.base_url).hostname in ("127.0.0.1", "localhost", "::1")
         key_ok = judge.api_key is not None or local
@@ -149,17 +146,7 @@ class Preflight:
         if self.skip_judge:
             return checks
 
-        async def models() -> list[str]:
-            async with JudgeClient(judge) as client:
-                return await client.list_models()
-
-        try:
-            served = asyncio.run(models())
-        except Exception as exc:
-            return [*checks, Check("judge reachable", False, f"{judge.base_url}: {exc}")]
-        ok = not served or judge.model in served
-        return [*checks, Check("judge reachable", ok, f"{judge.base_url} serves {served}" + (
-            "" if ok else f"; {judge.model!r} is not among them"))]
+        return [*checks, check_judge_reachable(judge)]
 
     def run(self) -> list[Check]:
         results: list[Check] = []
@@ -170,8 +157,7 @@ class Preflight:
             outcome = step()
             batch = outcome if isinstance(outcome, list) else [outcome]
             results += batch
-            for check in batch:
-                print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}", flush=True)
+            print_checks(batch)
             if step in (self.compose, self.reward_settings) and not all(c.ok for c in batch):
                 break  # later checks need the config
         return results
