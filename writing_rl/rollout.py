@@ -24,6 +24,11 @@ class RolloutSample:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RolloutSample:
+        """The inverse of to_dict (what crosses the Ray boundary)."""
+        return cls(**{**data, "references": tuple(data["references"])})
+
 
 def strip_reasoning(text: str) -> str:
     """The answer after the last `</think>`; reasoning is never judged."""

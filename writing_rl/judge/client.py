@@ -199,14 +199,16 @@ class JudgeClient:
             raise RetryableJudgeError(f"server error (HTTP {status})", kind="server_error",
                                       retry_after_s=retry_after)
         if status >= 400:
-            raise JudgeRequestError(status, self._redact(payload[:_MAX_DETAIL_CHARS].decode("utf-8", "replace")))
+            raise JudgeRequestError(status, self._error_detail(payload))
         return _read_completion(payload)
 
     def _headers(self) -> dict[str, str]:
         key = self.settings.api_key
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    def _redact(self, text: str) -> str:
+    def _error_detail(self, payload: bytes) -> str:
+        """The start of an error body, with the key blanked out should the server echo it."""
+        text = payload[:_MAX_DETAIL_CHARS].decode("utf-8", "replace")
         key = self.settings.api_key
         return text.replace(key, "***") if key else text
 
@@ -231,7 +233,7 @@ class JudgeClient:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise JudgeUnavailable(1, RetryableJudgeError(f"{type(exc).__name__}: {exc}")) from exc
         if status >= 400:
-            raise JudgeRequestError(status, self._redact(payload[:_MAX_DETAIL_CHARS].decode("utf-8", "replace")))
+            raise JudgeRequestError(status, self._error_detail(payload))
         try:
             return [str(m["id"]) for m in json.loads(payload).get("data", [])]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

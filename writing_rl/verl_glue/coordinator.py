@@ -68,7 +68,7 @@ class JudgeCoordinator:
         return str(index_path(self.settings.writing_rl.run_dir, self.settings.experiment))
 
     async def score_writing(self, sample: dict[str, Any]) -> dict[str, Any]:
-        rollout = RolloutSample(**{**sample, "references": tuple(sample["references"])})
+        rollout = RolloutSample.from_dict(sample)
         expected = self.settings.val_n if rollout.validation else self.settings.rollout_n
         return await self._writing_scorer().submit(rollout, expected)
 
@@ -83,7 +83,7 @@ class JudgeCoordinator:
         self._writing = None
 
     async def score_brpo(self, sample: dict[str, Any]) -> dict[str, Any]:
-        rollout = RolloutSample(**{**sample, "references": tuple(sample["references"])})
+        rollout = RolloutSample.from_dict(sample)
         expected = self.settings.brpo.group_size or (
             self.settings.val_n if rollout.validation else self.settings.rollout_n)
         return await self._brpo_scorer().submit(rollout, expected)
