@@ -39,8 +39,9 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="writing-rl-demo-"))
     build_parquet(ROOT / "examples" / "writing_prompts.jsonl", work)
-    rows = pq.read_table(work / "train.parquet").to_pylist()[:PROMPTS]
-    pq.write_table(pq.read_table(work / "train.parquet").slice(0, PROMPTS), work / "train.parquet")
+    table = pq.read_table(work / "train.parquet").slice(0, PROMPTS)
+    pq.write_table(table, work / "train.parquet")
+    rows = table.to_pylist()
     experiment = "demo"
     index, _ = create_index([work / "train.parquet"], experiment, work / "running_file")
     tokenizer_dir = str(gpt2_tokenizer_dir(work / "tokenizer"))
