@@ -14,6 +14,7 @@ TRAIN_FILE=${TRAIN_FILE:-data/brpo/train.parquet}        # verl parquet (see REA
 VAL_FILE=${VAL_FILE:-data/brpo/test.parquet}
 EXPERIMENT_NAME=${EXPERIMENT_NAME:-brpo}
 PROJECT_NAME=${PROJECT_NAME:-writing-rl}
+RUN_DIR=${RUN_DIR:-$PWD/running_file}                    # the judge cache lives here (absolute: shared storage on clusters)
 
 GROUP_SIZE=${GROUP_SIZE:-16}                             # rollouts per prompt (the paper's G)
 SKEW_THRESHOLD=${SKEW_THRESHOLD:-0.6}                    # drop groups with |sum r| / G above this; >= 1 disables
@@ -33,12 +34,13 @@ JUDGE_TEMPERATURE=${JUDGE_TEMPERATURE:-0.6}
 JUDGE_MAX_TOKENS=${JUDGE_MAX_TOKENS:-4096}               # the critique is long
 JUDGE_TIMEOUT=${JUDGE_TIMEOUT:-600}
 JUDGE_RETRIES=${JUDGE_RETRIES:-6}
-JUDGE_CACHE=${JUDGE_CACHE:-running_file/judge_cache_${EXPERIMENT_NAME}.sqlite}
+JUDGE_CACHE=${JUDGE_CACHE:-$RUN_DIR/judge_cache_${EXPERIMENT_NAME}.sqlite}   # none disables
 
 N_GPUS=${N_GPUS:-8}
 NNODES=${NNODES:-1}
 TRAIN_BATCH_SIZE=${TRAIN_BATCH_SIZE:-64}                 # prompts per step
 PPO_MINI_BATCH_SIZE=${PPO_MINI_BATCH_SIZE:-16}
+PPO_MAX_TOKEN_LEN_PER_GPU=${PPO_MAX_TOKEN_LEN_PER_GPU:-16384}  # token budget per GPU micro-batch (dynamic batching)
 MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-2048}
 MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-4096}
 ACTOR_LR=${ACTOR_LR:-1e-6}
@@ -59,10 +61,11 @@ ARGS=(
   data.train_batch_size="$TRAIN_BATCH_SIZE"
   data.max_prompt_length="$MAX_PROMPT_LENGTH"
   data.max_response_length="$MAX_RESPONSE_LENGTH"
-  data.truncation=error
   actor_rollout_ref.model.path="$MODEL_PATH"
   actor_rollout_ref.actor.optim.lr="$ACTOR_LR"
   actor_rollout_ref.actor.ppo_mini_batch_size="$PPO_MINI_BATCH_SIZE"
+  actor_rollout_ref.actor.use_dynamic_bsz=True
+  actor_rollout_ref.actor.ppo_max_token_len_per_gpu="$PPO_MAX_TOKEN_LEN_PER_GPU"
   actor_rollout_ref.actor.policy_loss.loss_mode=vanilla
   actor_rollout_ref.actor.clip_ratio=0.2
   actor_rollout_ref.actor.use_kl_loss=False
@@ -73,6 +76,7 @@ ARGS=(
   actor_rollout_ref.rollout.gpu_memory_utilization="$GPU_MEMORY_UTILIZATION"
   reward.reward_manager.name=brpo
   +reward.reward_kwargs.experiment="$EXPERIMENT_NAME"
+  +reward.reward_kwargs.run_dir="$RUN_DIR"
   +reward.reward_kwargs.brpo.orders="$BRPO_ORDERS"
   +reward.reward_kwargs.brpo.votes="$BRPO_VOTES"
   +reward.reward_kwargs.brpo.seed="$BRPO_SEED"
@@ -106,5 +110,5 @@ if [[ "${WRITING_RL_PRINT_ARGS:-0}" == "1" ]]; then
   exit 0
 fi
 
-mkdir -p running_file logs
+mkdir -p "$RUN_DIR" logs
 python3 -m verl.trainer.main_ppo "${ARGS[@]}" "$@" 2>&1 | tee "logs/${EXPERIMENT_NAME}.log"

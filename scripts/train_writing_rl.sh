@@ -15,7 +15,7 @@ TRAIN_FILE=${TRAIN_FILE:-data/writing/train.parquet}    # from `writing-rl data 
 VAL_FILE=${VAL_FILE:-data/writing/test.parquet}
 EXPERIMENT_NAME=${EXPERIMENT_NAME:-qwen-writing-rl}       # names the index file and the wandb run
 PROJECT_NAME=${PROJECT_NAME:-Writing-RL}
-RUN_DIR=${RUN_DIR:-$PWD/running_file}                    # index_<EXPERIMENT_NAME>.json lives here
+RUN_DIR=${RUN_DIR:-$PWD/running_file}                    # index_<EXPERIMENT_NAME>.json and the judge cache
 
 ALGO=${ALGO:-gae}                                        # gae (PPO + critic, the paper) | grpo
 ROLLOUT_N=${ROLLOUT_N:-1}                                # rollouts per prompt (> 1 for grpo)
@@ -37,7 +37,7 @@ JUDGE_TEMPERATURE=${JUDGE_TEMPERATURE:-0.1}
 JUDGE_MAX_TOKENS=${JUDGE_MAX_TOKENS:-2048}
 JUDGE_TIMEOUT=${JUDGE_TIMEOUT:-300}
 JUDGE_RETRIES=${JUDGE_RETRIES:-6}
-JUDGE_CACHE=${JUDGE_CACHE:-$RUN_DIR/judge_cache_${EXPERIMENT_NAME}.sqlite}
+JUDGE_CACHE=${JUDGE_CACHE:-$RUN_DIR/judge_cache_${EXPERIMENT_NAME}.sqlite}   # none disables
 
 N_GPUS=${N_GPUS:-8}
 NNODES=${NNODES:-1}
@@ -48,6 +48,7 @@ MAX_RESPONSE_LENGTH=${MAX_RESPONSE_LENGTH:-10000}
 PPO_MAX_TOKEN_LEN_PER_GPU=${PPO_MAX_TOKEN_LEN_PER_GPU:-16500}
 ACTOR_LR=${ACTOR_LR:-1e-6}
 CRITIC_LR=${CRITIC_LR:-1e-5}
+CRITIC_MAX_TOKEN_LEN_PER_GPU=${CRITIC_MAX_TOKEN_LEN_PER_GPU:-16500}  # verl 0.9.1's V1 critic reads this budget
 ROLLOUT_TP=${ROLLOUT_TP:-2}
 GPU_MEMORY_UTILIZATION=${GPU_MEMORY_UTILIZATION:-0.7}
 TOTAL_STEPS=${TOTAL_STEPS:-405}
@@ -64,7 +65,6 @@ ARGS=(
   data.train_batch_size="$TRAIN_BATCH_SIZE"
   data.max_prompt_length="$MAX_PROMPT_LENGTH"
   data.max_response_length="$MAX_RESPONSE_LENGTH"
-  data.truncation=error
   actor_rollout_ref.model.path="$MODEL_PATH"
   actor_rollout_ref.model.enable_gradient_checkpointing=True
   actor_rollout_ref.actor.optim.lr="$ACTOR_LR"
@@ -80,7 +80,7 @@ ARGS=(
   actor_rollout_ref.rollout.gpu_memory_utilization="$GPU_MEMORY_UTILIZATION"
   reward.reward_manager.name=writing_rl
   +reward.reward_kwargs.experiment="$EXPERIMENT_NAME"
-  +reward.reward_kwargs.writing_rl.run_dir="$RUN_DIR"
+  +reward.reward_kwargs.run_dir="$RUN_DIR"
   +reward.reward_kwargs.writing_rl.position="$REWARD_STRATEGY"
   +reward.reward_kwargs.writing_rl.promotion="$PROMOTION"
   +reward.reward_kwargs.writing_rl.reward_win="$REWARD_WIN"
@@ -116,7 +116,7 @@ if [[ "$ALGO" == "gae" ]]; then
     critic.optim.lr="$CRITIC_LR"
     critic.optim.lr_warmup_steps_ratio=0.05
     critic.model.enable_gradient_checkpointing=True
-    critic.ppo_micro_batch_size_per_gpu=2
+    +critic.ppo_infer_max_token_len_per_gpu="$CRITIC_MAX_TOKEN_LEN_PER_GPU"
   )
 fi
 
