@@ -2,26 +2,36 @@
 
 Input row: {"prompt": str, "references": [weakest, ..., strongest], "criteria": str?, "id": str?}.
 Output row: data_source "writing", chat `prompt`, reward_model.ground_truth {prompt, target, criteria, id},
-extra_info {index: id, split}. Ids are strings (they are the keys of the curriculum index file).
+extra_info {index: id, split}. Ids are strings (they are the keys of the curriculum index file); a row
+without an id gets its 0-based position.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from writing_rl.data.rows import DataError, read_rows, require_text
+from writing_rl.data.rows import DataError, json_type, read_rows, require_text, row_id, unique_ids
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+SPLITS = ("train", "test")
+STALE_SUFFIX = ".stale"
 
 
-def verl_row(source: dict[str, Any], where: str, *, require_references: bool, system_prompt: str | None,
-             fallback_id: str) -> dict[str, Any]:
-    prompt = require_text(source, "prompt", where)
+@dataclass(frozen=True)
+class BuildResult:
+    written: dict[Path, int]
+    """Each file written, with its row count."""
+    moved_stale: Path | None = None
+    """Where a test.parquet left by an earlier build (with --test-size) was moved, if there was one."""
+
+
+def _references(source: dict[str, Any], where: str, require_references: bool) -> list[str]:
     references = source.get("references")
     if isinstance(references, str):
         raise DataError(f"{where}: 'references' is a single string; give a list, weakest first: "
@@ -30,14 +40,23 @@ def verl_row(source: dict[str, Any], where: str, *, require_references: bool, sy
         if require_references:
             raise DataError(f"{where}: missing or empty 'references' (a list of texts, weakest first); "
                             "pass --no-references for prompt-only data (BRPO)")
-        references = []
-    if not isinstance(references, list) or not all(isinstance(r, str) and r.strip() for r in references):
-        bad = next((i for i, r in enumerate(references) if not (isinstance(r, str) and r.strip())), 0)
+        return []
+    if not isinstance(references, list):
+        raise DataError(f"{where}: references must be a list of strings (weakest first), "
+                        f"got {json_type(references)}")
+    bad = next((i for i, r in enumerate(references) if not (isinstance(r, str) and r.strip())), None)
+    if bad is not None:
         raise DataError(f"{where}: references[{bad}] must be a non-empty string")
+    return references
+
+
+def verl_row(source: dict[str, Any], where: str, row_id: str, *, require_references: bool,
+             system_prompt: str | None) -> dict[str, Any]:
+    prompt = require_text(source, "prompt", where)
+    references = _references(source, where, require_references)
     criteria = source.get("criteria")
     if criteria is not None and (not isinstance(criteria, str) or not criteria.strip()):
         raise DataError(f"{where}: 'criteria' must be a non-empty string or absent")
-    row_id = str(source["id"]) if source.get("id") is not None else fallback_id
     messages = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
     messages.append({"role": "user", "content": prompt})
     return {
@@ -50,20 +69,56 @@ def verl_row(source: dict[str, Any], where: str, *, require_references: bool, sy
     }
 
 
+def _check_paths(input_path: Path, out_dir: Path) -> None:
+    """Refuse an --out-dir that is a file, and a build that would write over (or move) its own input."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--out-dir {out_dir}: is an existing file; give a folder (it is created if missing)")
+    source = input_path.resolve()
+    for split in SPLITS:
+        target = out_dir / f"{split}.parquet"
+        if target.resolve() == source:
+            raise DataError(f"{input_path}: is the input, and this build would replace it with {target}; "
+                            "choose another --out-dir")
+
+
+def _read_verl_rows(input_path: Path, require_references: bool, system_prompt: str | None
+                    ) -> list[dict[str, Any]]:
+    sources = read_rows(input_path)
+    if not sources:
+        raise DataError(f"{input_path}: no rows")
+
+    def where(number: int) -> str:
+        return f"{input_path}, row {number}"
+
+    own_ids = [row_id(source, where(n)) for n, source in enumerate(sources, start=1)]
+    ids = unique_ids(own_ids, where, generated=lambda n: str(n - 1))
+    return [verl_row(source, where(n), ids[n - 1], require_references=require_references,
+                     system_prompt=system_prompt) for n, source in enumerate(sources, start=1)]
+
+
+def _move_stale_test_file(out_dir: Path) -> Path | None:
+    """A test.parquet from an earlier build with --test-size would still be found by VAL_FILE, and its
+    rows are now in train.parquet too. It is moved aside rather than deleted: it may be all a user has."""
+    stale = out_dir / "test.parquet"
+    if not stale.exists():
+        return None
+    target = stale.with_name(stale.name + STALE_SUFFIX)
+    stale.replace(target)
+    return target
+
+
+def _write(rows: list[dict[str, Any]], path: Path) -> None:
+    try:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write ({exc})") from exc
+
+
 def build_parquet(input_path: Path, out_dir: Path, *, test_size: int = 0, seed: int = 0,
                   require_references: bool = True, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-                  ) -> dict[str, int]:
-    rows = [verl_row(r, f"{input_path}, row {n}", require_references=require_references,
-                     system_prompt=system_prompt, fallback_id=str(n - 1))
-            for n, r in enumerate(read_rows(input_path), start=1)]
-    if not rows:
-        raise DataError(f"{input_path}: no rows")
-    first_row: dict[str, int] = {}
-    for number, row in enumerate(rows, start=1):
-        row_id = row["extra_info"]["index"]
-        if row_id in first_row:
-            raise DataError(f"{input_path}, row {number}: duplicate id {row_id!r} (first in row {first_row[row_id]})")
-        first_row[row_id] = number
+                  ) -> BuildResult:
+    _check_paths(input_path, out_dir)
+    rows = _read_verl_rows(input_path, require_references, system_prompt)
     if not 0 <= test_size < len(rows):
         raise DataError(f"--test-size {test_size} must be between 0 and {len(rows) - 1} for {len(rows)} rows")
     order = list(range(len(rows)))
@@ -73,10 +128,14 @@ def build_parquet(input_path: Path, out_dir: Path, *, test_size: int = 0, seed: 
     test = [r for i, r in enumerate(rows) if i in test_ids]
     for row in test:
         row["extra_info"]["split"] = "test"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {"train": len(train)}
-    pq.write_table(pa.Table.from_pylist(train), out_dir / "train.parquet")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"--out-dir {out_dir}: cannot create it ({exc.strerror})") from exc
+    written = {out_dir / "train.parquet": len(train)}
+    _write(train, out_dir / "train.parquet")
     if test:
-        pq.write_table(pa.Table.from_pylist(test), out_dir / "test.parquet")
-        counts["test"] = len(test)
-    return counts
+        written[out_dir / "test.parquet"] = len(test)
+        _write(test, out_dir / "test.parquet")
+        return BuildResult(written)
+    return BuildResult(written, moved_stale=_move_stale_test_file(out_dir))
