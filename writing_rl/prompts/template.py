@@ -1,9 +1,11 @@
 """Judge prompt files: load, validate at start-up, render.
 
-A prompt file is TOML with `output` ("verdict" or "scores"), `system`, `user` and an optional
-`grammar` (GBNF, for servers that can constrain output). Placeholders are `{name}`; any other
-brace text (e.g. `\\boxed{score_a, score_b}`) is left alone, and a response that itself contains
-`{prompt}` is never substituted twice. Every problem names the file and what to fix.
+A prompt file is TOML (UTF-8) with `output` ("verdict" or "scores"), `system`, `user` and an
+optional `grammar` (GBNF, for servers that can constrain output; its syntax is checked on load).
+Placeholders are `{name}`; any other brace text (e.g. `\\boxed{score_a, score_b}` or
+`{"winner": "A"}`) is left alone, and a response that itself contains `{prompt}` is never
+substituted twice. To write a literal `{word}`, double the braces: `{{word}}` renders as `{word}`
+(`{{` is always `{` and `}}` always `}`). Every problem names the file and what to fix.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from pathlib import Path
 
 import tomllib
 
+from writing_rl.prompts.grammar import GrammarError, check_gbnf
+from writing_rl.text_files import read_user_text
+
 BUILTIN_DIR = Path(__file__).resolve().parent
 PLACEHOLDERS = frozenset({"prompt", "response_a", "response_b", "criteria"})
 REQUIRED = ("prompt", "response_a", "response_b")
@@ -22,7 +27,9 @@ OUTPUT_MARKERS = {
     "verdict": ("[[A]]", "[[B]]", "[[C]]"),
     "scores": ("\\boxed{",),
 }
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""A doubled brace (an escaped literal one) or a placeholder, matched left to right in one pass."""
+_UNESCAPED = {"{{": "{", "}}": "}"}
 
 
 class TemplateError(ValueError):
@@ -40,7 +47,7 @@ class PromptTemplate:
 
     @property
     def placeholders(self) -> frozenset[str]:
-        return frozenset(_PLACEHOLDER.findall(self.system + self.user))
+        return frozenset(name for name in _PLACEHOLDER.findall(self.system + self.user) if name)
 
     @property
     def uses_criteria(self) -> bool:
@@ -53,7 +60,8 @@ class PromptTemplate:
             raise TemplateError(f"{self.path}: no value given for placeholder(s) {missing}")
 
         def fill(text: str) -> str:
-            return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
+            return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) else _UNESCAPED[m.group(0)],
+                                    text)
 
         messages = [{"role": "system", "content": fill(self.system)}] if self.system.strip() else []
         messages.append({"role": "user", "content": fill(self.user)})
@@ -63,6 +71,8 @@ class PromptTemplate:
 def resolve_template_path(name_or_path: str | Path) -> Path:
     """A built-in name (`pairwise`, `pairwise_criteria`, `genrm`) or a path to a .toml file."""
     candidate = Path(name_or_path)
+    if candidate.is_dir():
+        raise TemplateError(f"{candidate}: is a directory; give a .toml prompt file or a built-in name")
     if candidate.suffix == ".toml" or candidate.exists():
         return candidate
     builtin = BUILTIN_DIR / f"{name_or_path}.toml"
@@ -76,9 +86,7 @@ def resolve_template_path(name_or_path: str | Path) -> Path:
 def load_template(name_or_path: str | Path, *, expect_output: str | None = None) -> PromptTemplate:
     path = resolve_template_path(name_or_path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise TemplateError(f"{path}: file not found") from exc
+        data = tomllib.loads(read_user_text(path, TemplateError))
     except tomllib.TOMLDecodeError as exc:
         raise TemplateError(f"{path}: not valid TOML ({exc})") from exc
     return validate_template(data, path, expect_output=expect_output)
@@ -101,6 +109,12 @@ def validate_template(data: Mapping[str, object], path: Path, *,
     grammar = data.get("grammar")
     if not isinstance(system, str) or (grammar is not None and not isinstance(grammar, str)):
         raise TemplateError(f"{path}: `system` and `grammar` must be strings")
+    if grammar is not None:
+        try:
+            check_gbnf(grammar)
+        except GrammarError as exc:
+            raise TemplateError(f"{path}: `grammar` is not valid GBNF: {exc}; llama.cpp would refuse every "
+                                "request with it") from exc
     template = PromptTemplate(name=path.stem, path=path, output=output, system=system,
                               user=str(data["user"]), grammar=grammar.strip() if grammar else None)
     unknown = sorted(template.placeholders - PLACEHOLDERS)
