@@ -9,7 +9,7 @@ import sys
 from writing_rl import __version__
 from writing_rl.cli_data import add_data_commands
 from writing_rl.cli_index import add_index_commands
-from writing_rl.cli_judge import add_judge_commands
+from writing_rl.cli_judge import INTERRUPTED, add_judge_commands
 from writing_rl.curriculum.index_file import IndexFileError
 from writing_rl.data.rows import DataError
 from writing_rl.doctor import add_doctor_command
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, TemplateError, JudgeError, IndexFileError, ValueError) as exc:
         print(f"writing-rl: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("writing-rl: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,17 +1,41 @@
-"""`writing-rl judge try|eval`: talk to a judge before spending GPU time on it."""
+"""`writing-rl judge try|eval`: talk to a judge before spending GPU time on it.
+
+Both commands fail fast when the judge cannot be connected to at all (a wrong URL costs one line,
+not a minute of retries), exit 1 when the judge gave no usable verdict, and stop cleanly on
+Ctrl-C with exit code 130.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from writing_rl.cli_options import add_judge_options, judge_settings_from_args
-from writing_rl.judge.evaluation import evaluate_pairs, load_pairs, summarize
-from writing_rl.judge.pairwise import PairwiseJudge
+from writing_rl.data.rows import DataError
+from writing_rl.judge.client import JudgeClient
+from writing_rl.judge.evaluation import (
+    PairResult,
+    PreferencePair,
+    evaluate_pairs,
+    load_pairs,
+    split_identical,
+    summarize,
+    usable_judgements,
+)
+from writing_rl.judge.pairwise import Comparison, PairwiseJudge
+from writing_rl.judge.settings import JudgeSettings
 from writing_rl.judge.usage import UsageMeter
+from writing_rl.prompts import PromptTemplate, load_template
+from writing_rl.text_files import read_user_text
+
+INTERRUPTED = 130
+"""The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
+NO_VERDICT = 1
 
 
 def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -21,11 +45,14 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
 
     try_cmd = commands.add_parser(
         "try", help="judge one pair and show the verdict, raw output, tokens and latency",
-        description="Judge one pair (A first, B second) and show everything the judge returned.")
+        description="Judge one pair (A first, B second) and show everything the judge returned. "
+                    "Exit code 1 when the judge failed or gave no parseable verdict.")
     try_cmd.add_argument("--prompt", required=True, help="the writing request")
-    try_cmd.add_argument("--a", required=True, help="response A text, or @FILE to read it from a file")
-    try_cmd.add_argument("--b", required=True, help="response B text, or @FILE")
-    try_cmd.add_argument("--criteria", help="per-request criteria (uses --criteria-template)")
+    try_cmd.add_argument("--a", required=True,
+                         help="response A text, or @FILE to read it from a UTF-8 file; "
+                              "@@TEXT passes the literal text @TEXT")
+    try_cmd.add_argument("--b", required=True, help="response B text, @FILE or @@TEXT (as --a)")
+    try_cmd.add_argument("--criteria", help="per-request criteria (uses --criteria-template); not empty")
     _add_template_options(try_cmd)
     add_judge_options(try_cmd)
     try_cmd.set_defaults(handler=run_try)
@@ -34,13 +61,18 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
         "eval", help="accuracy and biases on preference pairs, both orders",
         description="Judge every pair in both orders and report accuracy (correct in both orders), "
                     "position consistency, first-position win rate, tie rate, parse and judge failures, "
-                    "mean length of preferred vs rejected texts and tokens. Re-running with the same "
-                    "--cache resumes for free.")
+                    "mean length of preferred vs rejected texts and tokens paid (cached judgements cost "
+                    "none). Pairs whose chosen and rejected texts are identical are skipped and counted. "
+                    "Re-running with the same --cache resumes for free, also after Ctrl-C (which writes "
+                    "the summary and --out lines of the pairs judged so far and exits 130). Exit code 1 "
+                    "when no judgement gave a verdict.")
     eval_cmd.add_argument("--pairs", required=True, type=Path,
-                          help="JSONL or parquet with fields prompt, chosen, rejected (optional id)")
-    eval_cmd.add_argument("--out", type=Path, help="write one JSON line per pair here")
+                          help="JSONL, JSON array or parquet with fields prompt, chosen, rejected (optional id)")
+    eval_cmd.add_argument("--out", type=Path,
+                          help="write one JSON line per pair here (checked before judging; never the "
+                               "--pairs or --cache file)")
     eval_cmd.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    eval_cmd.add_argument("--limit", type=int, help="only the first N pairs")
+    eval_cmd.add_argument("--limit", type=_positive_int, help="only the first N pairs (N >= 1)")
     _add_template_options(eval_cmd)
     add_judge_options(eval_cmd)
     eval_cmd.set_defaults(handler=run_eval)
@@ -48,68 +80,172 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_template_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default="pairwise",
-                        help="prompt file or built-in name: pairwise (default), genrm, pairwise_criteria")
+                        help="prompt file or built-in name: pairwise (default), genrm, pairwise_criteria; "
+                             "in a prompt file, {{ and }} are literal braces")
     parser.add_argument("--criteria-template", default="pairwise_criteria",
                         help="prompt file used when criteria are given")
 
 
-def _read_text(value: str) -> str:
-    return Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
 
 
-def _make_judge(args: argparse.Namespace) -> PairwiseJudge:
-    return PairwiseJudge.from_settings(judge_settings_from_args(args), args.template, args.criteria_template)
+def read_argument_text(value: str, option: str) -> str:
+    """`@FILE` -> the file's text, `@@TEXT` -> the literal `@TEXT`, anything else as given."""
+    if value.startswith("@@") or not value.startswith("@"):
+        return value[1:] if value.startswith("@@") else value
+    path = Path(value[1:])
+    if not path.exists():
+        raise DataError(f"{option} {value}: no file {str(path)!r}; to pass text that starts with @, "
+                        f"double it: {option} '@{value}'")
+    return read_user_text(path, DataError)
+
+
+def _load_templates(args: argparse.Namespace) -> tuple[PromptTemplate, PromptTemplate | None]:
+    template = load_template(args.template)
+    criteria_template = load_template(args.criteria_template) if args.criteria_template else None
+    return template, criteria_template
+
+
+def _make_judge(settings: JudgeSettings, templates: tuple[PromptTemplate, PromptTemplate | None]
+                ) -> PairwiseJudge:
+    return PairwiseJudge(JudgeClient(settings, fail_fast_on_connect=True), *templates)
+
+
+def _check_try_criteria(args: argparse.Namespace, template: PromptTemplate) -> None:
+    if args.criteria is not None and not args.criteria.strip():
+        raise DataError("--criteria is empty; give the criteria text, or leave --criteria out")
+    if args.criteria is None and template.uses_criteria:
+        raise DataError(f"--template {template.path}: has a {{criteria}} placeholder; pass --criteria TEXT "
+                        "(it would be rendered empty)")
 
 
 def run_try(args: argparse.Namespace) -> int:
-    async def go() -> int:
-        judge = _make_judge(args)
+    settings = judge_settings_from_args(args)
+    text_a, text_b = read_argument_text(args.a, "--a"), read_argument_text(args.b, "--b")
+    templates = _load_templates(args)
+    _check_try_criteria(args, templates[0])
+
+    async def go() -> Comparison:
+        judge = _make_judge(settings, templates)
         try:
-            result = await judge.compare(args.prompt, _read_text(args.a), _read_text(args.b),
-                                         criteria=args.criteria)
+            return await judge.compare(args.prompt, text_a, text_b, criteria=args.criteria)
         finally:
             await judge.aclose()
-        if result.failed:
-            print(f"judge failure: {result.error}", file=sys.stderr)
-            return 2
-        print("raw output:\n" + result.raw.rstrip() + "\n")
-        verdict = result.verdict.name if result.verdict else "UNPARSEABLE (counts as a loss for the policy)"
-        print(f"verdict:    {verdict}")
-        if result.scores:
-            print(f"scores:     A={result.scores[0]:g} B={result.scores[1]:g}")
-        assert result.reply is not None
-        print(f"tokens:     {result.reply.prompt_tokens} prompt + {result.reply.completion_tokens} completion")
-        print(f"latency:    {result.reply.latency_s:.2f}s{' (cached)' if result.reply.cached else ''}")
-        return 0
 
-    return asyncio.run(go())
+    try:
+        result = asyncio.run(go())
+    except KeyboardInterrupt:
+        print("writing-rl: interrupted before the judge answered", file=sys.stderr)
+        return INTERRUPTED
+    return _print_try_result(result)
+
+
+def _print_try_result(result: Comparison) -> int:
+    if result.failed:
+        print(f"judge failure: {result.error}", file=sys.stderr)
+        return NO_VERDICT
+    print("raw output:\n" + result.raw.rstrip() + "\n")
+    verdict = result.verdict.name if result.verdict else "UNPARSEABLE (counts as a loss for the policy)"
+    print(f"verdict:    {verdict}")
+    if result.scores:
+        print(f"scores:     A={result.scores[0]:g} B={result.scores[1]:g}")
+    assert result.reply is not None
+    print(f"tokens:     {result.reply.prompt_tokens} prompt + {result.reply.completion_tokens} completion")
+    print(f"latency:    {result.reply.latency_s:.2f}s{' (cached)' if result.reply.cached else ''}")
+    return 0 if result.verdict else NO_VERDICT
+
+
+def check_out_path(out: Path, pairs: Path, cache: str | None) -> None:
+    """Before any judging: --out must be a writable file that is neither the input nor the cache."""
+    target = out.resolve()
+    if target == pairs.resolve():
+        raise DataError(f"--out {out}: is the --pairs file, which the results would replace; give another file")
+    if cache and target == Path(cache).resolve():
+        raise DataError(f"--out {out}: is the --cache file, which the results would replace; give another file")
+    if out.is_dir():
+        raise DataError(f"--out {out}: is a directory; give a file name, e.g. {out / 'results.jsonl'}")
+    folder = target.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise DataError(f"--out {out}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise DataError(f"--out {out}: not writable (permission denied); give a file in a folder you can write")
+
+
+def _write_out(path: Path, results: Sequence[PairResult]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for result in results:
+            handle.write(json.dumps(result.as_record(), ensure_ascii=False) + "\n")
+
+
+def _pairs_to_judge(args: argparse.Namespace) -> tuple[list[PreferencePair], int]:
+    """The pairs to judge and how many identical ones were skipped (with a warning)."""
+    pairs, identical = split_identical(load_pairs(args.pairs)[: args.limit])
+    if identical:
+        ids = [p.id for p in identical]
+        print(f"writing-rl: warning: skipped {len(ids)} pair(s) whose chosen and rejected texts are identical "
+              f"(they measure nothing): ids {ids[:10]}{' ...' if len(ids) > 10 else ''}", file=sys.stderr)
+    if not pairs:
+        raise DataError(f"{args.pairs}: no pair left to judge (every chosen text equals its rejected text)")
+    return pairs, len(identical)
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    pairs = load_pairs(args.pairs)[: args.limit]
+    settings = judge_settings_from_args(args)
+    if args.out:
+        check_out_path(args.out, args.pairs, settings.cache_path)
+    pairs, skipped = _pairs_to_judge(args)
+    judge = _make_judge(settings, _load_templates(args))
+    finished: list[PairResult] = []
 
-    async def go() -> tuple[list, UsageMeter]:
-        judge = _make_judge(args)
+    async def go() -> list[PairResult]:
         try:
-            return await evaluate_pairs(judge, pairs, progress=sys.stderr.isatty() or not args.json), \
-                judge.client.usage
+            return await evaluate_pairs(judge, pairs, progress=sys.stderr.isatty() or not args.json,
+                                        finished=finished)
         finally:
             await judge.aclose()
 
-    results, usage = asyncio.run(go())
+    try:
+        results, interrupted = asyncio.run(go()), False
+    except KeyboardInterrupt:
+        position = {pair.id: n for n, pair in enumerate(pairs)}
+        results, interrupted = sorted(finished, key=lambda r: position[r.pair.id]), True
+    _report(args, results, judge.client.usage, skipped)
+    if interrupted:
+        _print_interrupted(args.out, settings.cache_path, len(results), len(pairs))
+        return INTERRUPTED
+    if not usable_judgements(results):
+        print("writing-rl: error: no judgement gave a verdict (see judge_failures and parse_failures); check "
+              "the judge settings, -v shows each error", file=sys.stderr)
+        return NO_VERDICT
+    return 0
+
+
+def _report(args: argparse.Namespace, results: Sequence[PairResult], usage: UsageMeter, skipped: int) -> None:
     summary = summarize(results)
+    summary["skipped_identical_pairs"] = skipped
     summary["http_requests"] = usage.http_requests
     summary["latency_p50_s"] = round(usage.snapshot()["latency_p50_s"], 3)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("w", encoding="utf-8") as handle:
-            for result in results:
-                handle.write(json.dumps(result.as_record(), ensure_ascii=False) + "\n")
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(format_summary(summary))
-    return 0
+        _write_out(args.out, results)
+    print(json.dumps(summary) if args.json else format_summary(summary), flush=True)
+
+
+def _print_interrupted(out: Path | None, cache_path: str | None, done: int, total: int) -> None:
+    kept = f"; their results are in {out}" if out else ""
+    resume = ("rerun with the same --cache to resume without paying twice" if cache_path
+              else "pass --cache FILE next time to make a rerun resume without paying twice")
+    print(f"writing-rl: interrupted: {done} of {total} pair(s) judged, the summary covers those{kept}; {resume}",
+          file=sys.stderr)
 
 
 def format_summary(summary: dict[str, float]) -> str:

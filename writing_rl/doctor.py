@@ -118,12 +118,22 @@ def check_ray_worker() -> Check:
             ray.shutdown()
 
 
+def check_api_key(settings: JudgeSettings) -> Check:
+    """The key variable is set, or the judge is on this machine and needs none (doctor and preflight)."""
+    name = f"API key variable {settings.api_key_env}"
+    if settings.api_key is not None:
+        return Check(name, True, "set")
+    if settings.is_loopback:
+        return Check(name, True, "not set (a loopback judge needs none)")
+    return Check(name, False, f"not set: export {settings.api_key_env}=... before training")
+
+
 def check_judge(args: argparse.Namespace) -> list[Check]:
-    settings = judge_settings_from_args(args)
-    key = Check(f"API key variable {settings.api_key_env}", settings.api_key is not None,
-                "set" if settings.api_key else f"not set: export {settings.api_key_env}=... "
-                "(fine for local servers that need no key)")
-    return [key, check_judge_reachable(settings)]
+    try:
+        settings = judge_settings_from_args(args)
+    except ValueError as exc:
+        return [Check("judge settings", False, str(exc))]
+    return [check_api_key(settings), check_judge_reachable(settings)]
 
 
 def run_doctor(args: argparse.Namespace) -> int:

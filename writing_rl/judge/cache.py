@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from writing_rl.judge.errors import JudgeCacheError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS judgements (
     key TEXT PRIMARY KEY,
@@ -39,16 +41,19 @@ class JudgementCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise JudgeCacheError(f"judge cache {self.path}: is a directory; give a file name such as "
+                                  f"{self.path / 'judge_cache.sqlite'}")
         self._lock = threading.Lock()
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0,
                                        isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise RuntimeError(
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise JudgeCacheError(
                 f"judge cache {self.path}: {exc}; delete the file or point cache_path elsewhere"
             ) from exc
 

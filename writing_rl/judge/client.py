@@ -12,6 +12,7 @@ import email.utils
 import json
 import logging
 import random
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from tenacity import (
 )
 
 from writing_rl.judge.cache import JudgementCache, cache_key
-from writing_rl.judge.errors import JudgeRequestError, JudgeUnavailable, RetryableJudgeError
+from writing_rl.judge.errors import JudgeConnectError, JudgeRequestError, JudgeUnavailable, RetryableJudgeError
 from writing_rl.judge.limits import JudgeLimits
 from writing_rl.judge.settings import JudgeSettings
 from writing_rl.judge.usage import UsageMeter
@@ -55,10 +56,17 @@ class JudgeClient:
 
     HTTP goes through aiohttp: its connection pool stays cheap with hundreds of requests in
     flight, where httpx's pool spends more CPU than the requests themselves.
+
+    `fail_fast_on_connect=True` (the interactive commands) raises JudgeConnectError at once when
+    connecting fails before the judge has ever answered, instead of retrying: a refused
+    connection, a TLS mismatch or an unknown host then means a wrong URL, not a busy server.
+    Training keeps the default, so a judge restarting mid-run is waited for.
     """
 
-    def __init__(self, settings: JudgeSettings):
+    def __init__(self, settings: JudgeSettings, *, fail_fast_on_connect: bool = False):
         self.settings = settings
+        self.fail_fast_on_connect = fail_fast_on_connect
+        self._answered = False
         self.usage = UsageMeter()
         self._limits = JudgeLimits(settings.max_concurrency, settings.requests_per_minute,
                                    settings.tokens_per_minute)
@@ -119,6 +127,9 @@ class JudgeClient:
                             reply.completion_tokens)
             future.set_result(reply)
             return reply
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: nobody else may be waiting
@@ -190,17 +201,41 @@ class JudgeClient:
             raise RetryableJudgeError(f"no answer within {self.settings.timeout_s}s", kind="timeout") from exc
         except aiohttp.ClientPayloadError as exc:
             raise RetryableJudgeError(f"response body cut off: {exc}", kind="malformed") from exc
+        except aiohttp.ClientConnectorError as exc:
+            if self.fail_fast_on_connect and not self._answered:
+                raise JudgeConnectError(self._connect_problem(exc)) from exc
+            raise RetryableJudgeError(f"connection failed: {type(exc).__name__}: {exc}",
+                                      kind="connection") from exc
         except aiohttp.ClientError as exc:
             raise RetryableJudgeError(f"connection failed: {type(exc).__name__}: {exc}",
                                       kind="connection") from exc
+        self._answered = True
         if status == 429:
             raise RetryableJudgeError("rate limited (HTTP 429)", kind="rate_limited", retry_after_s=retry_after)
         if status >= 500:
             raise RetryableJudgeError(f"server error (HTTP {status})", kind="server_error",
                                       retry_after_s=retry_after)
         if status >= 400:
-            raise JudgeRequestError(status, self._error_detail(payload))
+            raise self._request_error(status, payload)
         return _read_completion(payload)
+
+    def _connect_problem(self, exc: aiohttp.ClientConnectorError) -> str:
+        if isinstance(exc, aiohttp.ClientSSLError):
+            hint = "the TLS handshake failed: if the server speaks plain HTTP, use http:// instead of https://"
+        elif isinstance(exc.os_error, socket.gaierror):
+            hint = "the host name does not resolve: check the host in the URL"
+        elif isinstance(exc.os_error, ConnectionRefusedError):
+            hint = "nothing listens there: is the judge server started, and is the port right?"
+        else:
+            hint = "is the server started, the host and port right, and http:// vs https:// right?"
+        return f"cannot connect to the judge at {self._base_url} ({type(exc).__name__}: {exc}); {hint}"
+
+    def _request_error(self, status: int, payload: bytes) -> JudgeRequestError:
+        """A 4xx as a JudgeRequestError; a 404 from a base URL without /v1 suggests adding it."""
+        detail = self._error_detail(payload)
+        if status == 404 and not self._base_url.endswith("/v1"):
+            detail += f" (did you mean {self._base_url}/v1 ?)"
+        return JudgeRequestError(status, detail)
 
     def _headers(self) -> dict[str, str]:
         key = self.settings.api_key
@@ -233,7 +268,7 @@ class JudgeClient:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise JudgeUnavailable(1, RetryableJudgeError(f"{type(exc).__name__}: {exc}")) from exc
         if status >= 400:
-            raise JudgeRequestError(status, self._error_detail(payload))
+            raise self._request_error(status, payload)
         try:
             return [str(m["id"]) for m in json.loads(payload).get("data", [])]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -35,3 +35,16 @@ class JudgeUnavailable(JudgeError):
         super().__init__(f"judge unreachable after {attempts} attempt(s); last error: {last}")
         self.attempts = attempts
         self.last = last
+
+
+class JudgeConnectError(JudgeError):
+    """The very first connection to the judge failed (refused, TLS mismatch, unknown host).
+
+    Raised instead of retrying only by clients made with `fail_fast_on_connect` (the interactive
+    commands): there it is almost always a wrong URL or a server not started, and a minute of
+    retries only hides that.
+    """
+
+
+class JudgeCacheError(JudgeError):
+    """The judgement cache file cannot be opened or used (not a SQLite file, a folder, no permission)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from writing_rl.data.rows import DataError, read_rows, require_text
+from writing_rl.data.rows import DataError, read_rows, require_text, row_id, unique_ids
 from writing_rl.judge.pairwise import Comparison, PairwiseJudge
 from writing_rl.judge.parsing import Verdict
 
@@ -55,36 +55,65 @@ class PairResult:
 
 
 def load_pairs(path: str | Path) -> list[PreferencePair]:
-    pairs = []
-    seen: set[str] = set()
-    for number, row in enumerate(read_rows(path), start=1):
-        where = f"{path}, row {number}"
-        pair_id = str(row.get("id", number))
-        if pair_id in seen:
-            raise DataError(f"{where}: duplicate id {pair_id!r}; ids must be unique")
-        seen.add(pair_id)
-        pairs.append(PreferencePair(pair_id, require_text(row, "prompt", where),
-                                    require_text(row, "chosen", where), require_text(row, "rejected", where)))
-    if not pairs:
+    """Pairs of a JSONL/JSON/parquet file; a row without an id (or with `"id": null`) gets its row number."""
+    rows = read_rows(path)
+    if not rows:
         raise DataError(f"{path}: no rows")
-    return pairs
+
+    def where(number: int) -> str:
+        return f"{path}, row {number}"
+
+    ids = unique_ids([row_id(row, where(n)) for n, row in enumerate(rows, start=1)], where, generated=str)
+    return [PreferencePair(pair_id, require_text(row, "prompt", where(n)), require_text(row, "chosen", where(n)),
+                           require_text(row, "rejected", where(n)))
+            for n, (pair_id, row) in enumerate(zip(ids, rows, strict=True), start=1)]
 
 
-async def evaluate_pairs(judge: PairwiseJudge, pairs: Sequence[PreferencePair], *,
-                         progress: bool = True) -> list[PairResult]:
+def split_identical(pairs: Sequence[PreferencePair]) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """(pairs to judge, pairs whose chosen and rejected texts are the same): those measure nothing."""
+    identical = [p for p in pairs if p.chosen == p.rejected]
+    return [p for p in pairs if p.chosen != p.rejected], identical
+
+
+async def evaluate_pairs(judge: PairwiseJudge, pairs: Sequence[PreferencePair], *, progress: bool = True,
+                         finished: list[PairResult] | None = None) -> list[PairResult]:
+    """Every pair in both orders; results in the order of `pairs`.
+
+    Each result is also appended to `finished` the moment it is complete, so a caller whose run is
+    interrupted (Ctrl-C cancels this coroutine) still holds every pair judged so far. On the way
+    out, judgements still in flight are cancelled and awaited, so that nothing is left talking to
+    a closed HTTP session.
+    """
+    finished = [] if finished is None else finished
+
     async def judge_pair(pair: PreferencePair) -> PairResult:
+        # both orders run to the end before an error of either is raised: none is left in flight
         first, second = await asyncio.gather(
             judge.compare(pair.prompt, pair.chosen, pair.rejected),
             judge.compare(pair.prompt, pair.rejected, pair.chosen),
+            return_exceptions=True,
         )
+        for outcome in (first, second):
+            if isinstance(outcome, BaseException):
+                raise outcome
         return PairResult(pair, first, second)
 
     tasks = [asyncio.ensure_future(judge_pair(p)) for p in pairs]
-    with tqdm(total=len(tasks), desc="judging pairs", unit="pair", disable=not progress) as bar:
-        for done in asyncio.as_completed(tasks):
-            await done
-            bar.update(1)
+    try:
+        with tqdm(total=len(tasks), desc="judging pairs", unit="pair", disable=not progress) as bar:
+            for done in asyncio.as_completed(tasks):
+                finished.append(await done)
+                bar.update(1)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return [t.result() for t in tasks]
+
+
+def usable_judgements(results: Sequence[PairResult]) -> int:
+    """Judgements that gave a verdict: neither a judge failure nor an unparseable answer."""
+    return sum(c.verdict is not None for r in results for c in (r.chosen_first, r.chosen_second))
 
 
 def _words(text: str) -> int:
@@ -121,7 +150,9 @@ def summarize(results: Sequence[PairResult]) -> dict[str, float]:
         "judge_failures": sum(c.failed for _, c, _ in comparisons),
         "mean_words_preferred": ratio(sum(preferred_len), len(preferred_len)),
         "mean_words_rejected": ratio(sum(rejected_len), len(rejected_len)),
-        "prompt_tokens": sum(c.reply.prompt_tokens for _, c, _ in comparisons if c.reply),
-        "completion_tokens": sum(c.reply.completion_tokens for _, c, _ in comparisons if c.reply),
+        # tokens paid in this run: cached judgements cost nothing now
+        "prompt_tokens": sum(c.reply.prompt_tokens for _, c, _ in comparisons if c.reply and not c.reply.cached),
+        "completion_tokens": sum(c.reply.completion_tokens for _, c, _ in comparisons
+                                 if c.reply and not c.reply.cached),
         "cached_judgements": sum(bool(c.reply and c.reply.cached) for _, c, _ in comparisons),
     }

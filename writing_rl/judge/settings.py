@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 ENV_PREFIX = "JUDGE_"
 OUTPUT_CONSTRAINTS = ("none", "llama.cpp", "vllm")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY_PREFIXES = ("sk-", "sk_", "hf_", "gsk_", "xai-", "pk-", "rk-", "AIza", "Bearer")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,9 @@ class JudgeSettings:
         for name in ("requests_per_minute", "tokens_per_minute", "max_retries", "temperature"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} must be >= 0")
+        api_key_env_problem = _api_key_env_problem(self.api_key_env)
+        if api_key_env_problem:
+            problems.append(api_key_env_problem)
         if self.output_constraint not in OUTPUT_CONSTRAINTS:
             problems.append(f"output_constraint={self.output_constraint!r} must be one of {OUTPUT_CONSTRAINTS}")
         if problems:
@@ -64,6 +72,11 @@ class JudgeSettings:
     def api_key(self) -> str | None:
         """The key, read from the environment at the moment it is needed (never stored)."""
         return os.environ.get(self.api_key_env) or None
+
+    @property
+    def is_loopback(self) -> bool:
+        """A judge on this machine (127.0.0.1, localhost, ::1), which usually needs no API key."""
+        return urlparse(self.base_url).hostname in LOOPBACK_HOSTS
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -101,6 +114,22 @@ class JudgeSettings:
         data["extra_body"] = dict(self.extra_body)
         data["api_key_set"] = self.api_key is not None
         return data
+
+
+def _looks_like_key(value: str) -> bool:
+    """A provider key's prefix, or a long mix of lower case, upper case and digits (names are not)."""
+    mixed = any(c.islower() for c in value) and any(c.isupper() for c in value) and any(c.isdigit() for c in value)
+    return value.startswith(_KEY_PREFIXES) or (len(value) >= 24 and mixed)
+
+
+def _api_key_env_problem(value: object) -> str | None:
+    """What is wrong with an api_key_env value, never quoting it: a mix-up puts the key itself there."""
+    if isinstance(value, str) and _ENV_NAME.fullmatch(value) and not _looks_like_key(value):
+        return None
+    why = ("the value given looks like a key itself" if isinstance(value, str) and _looks_like_key(value)
+           else "the value given is not a valid variable name")
+    return ("api_key_env must be the NAME of the environment variable holding the key, e.g. JUDGE_API_KEY; "
+            f"{why} and is not shown")
 
 
 def _coerce(type_name: Any, raw: str, name: str) -> Any:
