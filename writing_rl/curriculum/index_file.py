@@ -8,10 +8,15 @@ gets one line per promotion (append + fsync). Only light imports: crash tests st
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
+HISTORY_KEYS = ("step", "id", "from", "to")
 
 
 class IndexFileError(ValueError):
@@ -26,12 +31,16 @@ def history_path(index: Path) -> Path:
     return index.with_name(index.name.removesuffix(".json") + ".history.jsonl")
 
 
+def entry_line(key: str, rung: int) -> str:
+    """One line of the file; ids stay unescaped (ensure_ascii=False) so that `grep 🦄` finds them."""
+    return f"  {json.dumps(str(key), ensure_ascii=False)}: {int(rung)}"
+
+
 def render_index(state: Mapping[str, int]) -> str:
     """One `"id": rung` entry per line, keys sorted: readable, greppable, diffable."""
     if not state:
         return "{}\n"
-    lines = [f"  {json.dumps(str(key))}: {int(state[key])}" for key in sorted(state)]
-    return "{\n" + ",\n".join(lines) + "\n}\n"
+    return "{\n" + ",\n".join([entry_line(key, state[key]) for key in sorted(state)]) + "\n}\n"
 
 
 def parse_index(text: str, source: str | Path) -> dict[str, int]:
@@ -53,6 +62,10 @@ def parse_index(text: str, source: str | Path) -> dict[str, int]:
 
 def read_index(path: str | Path) -> dict[str, int]:
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("index_*.json"))
+        hint = f"; index files in it: {', '.join(found)}" if found else ""
+        raise IndexFileError(f"{path} is a directory; give the index file (index_<experiment>.json){hint}")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -61,7 +74,7 @@ def read_index(path: str | Path) -> dict[str, int]:
 
 
 def write_index(path: str | Path, state: Mapping[str, int]) -> None:
-    """Atomically replace the file with `state`."""
+    """Atomically replace the file with `state` (for tools; training writes through `Curriculum`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -70,32 +83,83 @@ def write_index(path: str | Path, state: Mapping[str, int]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(folder)
+        os.fsync(handle)
     finally:
-        os.close(folder)
+        os.close(handle)
 
 
 def append_history(path: str | Path, records: list[dict[str, Any]]) -> None:
+    """Append one line per record. A torn last line (a crash mid-append) is closed first, so it never
+    swallows the next record."""
     if not records:
         return
-    with open(path, "a", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+    lines = "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records)
+    with open(path, "a+b") as handle:
+        if handle.tell() > 0:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                lines = "\n" + lines
+        handle.write(lines.encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def read_history(path: str | Path) -> list[dict[str, Any]]:
+@dataclass
+class HistoryRead:
+    """The usable promotion records and one message per line that was skipped."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _line_problem(line: str, last_and_torn: bool) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        if last_and_torn:
+            return None, "incomplete last line (a crash while appending?)"
+        return None, f"not valid JSON ({exc.msg})"
+    if not isinstance(record, dict):
+        return None, f"expected a JSON object, got {type(record).__name__}"
+    missing = [key for key in HISTORY_KEYS if key not in record]
+    if missing:
+        return None, f"missing key(s) {missing}"
+    if not isinstance(record["id"], str) or not all(
+            isinstance(record[k], int) and not isinstance(record[k], bool) for k in ("step", "from", "to")):
+        return None, "wrong types (id must be a string; step, from, to integers)"
+    return record, None
+
+
+def scan_history(path: str | Path) -> HistoryRead:
+    """Every usable line of a history file; bad lines are reported (file, line number) and skipped."""
     path = Path(path)
-    if not path.exists():
-        return []
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise IndexFileError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
-    return records
+    out = HistoryRead()
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return out
+    lines = text.split("\n")
+    torn = not text.endswith("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        record, problem = _line_problem(line, torn and number == len(lines))
+        if record is not None:
+            out.records.append(record)
+        else:
+            out.problems.append(f"{path}, line {number}: {problem}; skipped")
+    return out
+
+
+def read_history(path: str | Path) -> list[dict[str, Any]]:
+    """The usable promotion records; each skipped line is logged as a warning."""
+    scanned = scan_history(path)
+    for problem in scanned.problems:
+        logger.warning("history: %s", problem)
+    return scanned.records
