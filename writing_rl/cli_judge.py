@@ -181,10 +181,13 @@ def check_out_path(out: Path, pairs: Path, cache: str | None) -> None:
 
 
 def _write_out(path: Path, results: Sequence[PairResult]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for result in results:
-            handle.write(json.dumps(result.as_record(), ensure_ascii=False) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as handle:
+            for result in results:
+                handle.write(json.dumps(result.as_record(), ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise DataError(f"--out {path}: cannot write ({exc.strerror}); the summary above is complete") from exc
 
 
 def _pairs_to_judge(args: argparse.Namespace) -> tuple[list[PreferencePair], int]:
@@ -235,9 +238,9 @@ def _report(args: argparse.Namespace, results: Sequence[PairResult], usage: Usag
     summary["skipped_identical_pairs"] = skipped
     summary["http_requests"] = usage.http_requests
     summary["latency_p50_s"] = round(usage.snapshot()["latency_p50_s"], 3)
+    print(json.dumps(summary) if args.json else format_summary(summary), flush=True)
     if args.out:
         _write_out(args.out, results)
-    print(json.dumps(summary) if args.json else format_summary(summary), flush=True)
 
 
 def _print_interrupted(out: Path | None, cache_path: str | None, done: int, total: int) -> None:
