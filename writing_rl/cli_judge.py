@@ -98,8 +98,10 @@ def _positive_int(text: str) -> int:
 
 def read_argument_text(value: str, option: str) -> str:
     """`@FILE` -> the file's text, `@@TEXT` -> the literal `@TEXT`, anything else as given."""
-    if value.startswith("@@") or not value.startswith("@"):
-        return value[1:] if value.startswith("@@") else value
+    if value.startswith("@@"):
+        return value[1:]
+    if not value.startswith("@"):
+        return value
     path = Path(value[1:])
     if not path.exists():
         raise DataError(f"{option} {value}: no file {str(path)!r}; to pass text that starts with @, "
