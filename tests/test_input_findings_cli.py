@@ -343,3 +343,14 @@ def test_COSMETIC_empty_criteria_and_criteria_template_without_criteria(
     code, _, err = run(capsys, *base, "--template", "pairwise_criteria")
     assert code == 2 and "has a {criteria} placeholder; pass --criteria TEXT" in err
     assert judge_server.stats()["requests"] == 0
+
+
+def test_M3_M6_doctor_end_to_end(judge_server: JudgeServerProcess, clean_judge_env: None,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "doctor", "--skip-ray", "--base-url", judge_server.base_url, "--model", "test-judge")
+    assert code == 0, out
+    assert "[ok] API key variable JUDGE_API_KEY: not set (a loopback judge needs none)" in out
+    bare = judge_server.base_url.removesuffix("/v1")
+    code, out, _ = run(capsys, "doctor", "--skip-ray", "--base-url", bare, "--model", "test-judge")
+    assert code == 1 and f"[FAIL] judge reachable: {bare}: judge answered HTTP 404: 404: Not Found (did you mean " \
+                         f"{bare}/v1 ?)" in out
