@@ -1,32 +1,63 @@
-"""The index travels with verl's checkpoints, so that model and curriculum stay consistent on resume."""
+"""The index travels with verl's checkpoints, so that model and curriculum stay consistent on resume.
+
+The coordinator (which writes the live index) and verl's trainer (which writes checkpoints) may run on
+different nodes, so a snapshot crosses between them as text, never as a path one of them cannot see.
+"""
 
 from __future__ import annotations
 
-import shutil
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from writing_rl.curriculum.index_file import history_path
-from writing_rl.curriculum.schedule import restore_index
+from writing_rl.curriculum.swap import read_quietly
 
 SNAPSHOT_DIR = "writing_rl"
 
 
-def snapshot_index(live_index: Path, checkpoint_dir: Path) -> Path | None:
-    """Copy the index (and its history) into `<checkpoint_dir>/writing_rl/`."""
-    if not live_index.exists():
-        return None
-    target = checkpoint_dir / SNAPSHOT_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(live_index, target / live_index.name)
-    if history_path(live_index).exists():
-        shutil.copyfile(history_path(live_index), target / history_path(live_index).name)
-    return target / live_index.name
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
-def restore_from_checkpoint(checkpoint_dir: Path, live_index: Path) -> bool:
-    """Put the checkpoint's index back; False when the checkpoint has none (older run)."""
-    snapshot = checkpoint_dir / SNAPSHOT_DIR / live_index.name
-    if not snapshot.exists():
-        return False
-    restore_index(snapshot, live_index)
-    return True
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """The index file and its promotion history, as text."""
+
+    index_name: str
+    index: str
+    history: str
+
+    @classmethod
+    def read(cls, live_index: Path) -> IndexSnapshot | None:
+        """The live files as they are now; None when no index exists yet."""
+        try:
+            index = read_quietly(live_index)  # a checkpoint is no person reading the file (see swap.py)
+        except FileNotFoundError:
+            return None
+        history_file = history_path(live_index)
+        history = history_file.read_text(encoding="utf-8") if history_file.exists() else ""
+        return cls(live_index.name, index, history)
+
+    def save_into(self, checkpoint_dir: Path) -> Path:
+        """Write `<checkpoint_dir>/writing_rl/<index name>` (and its history); returns the index's path."""
+        target = checkpoint_dir / SNAPSHOT_DIR / self.index_name
+        _write_atomically(history_path(target), self.history)
+        _write_atomically(target, self.index)
+        return target
+
+    @classmethod
+    def load_from(cls, checkpoint_dir: Path, index_name: str) -> IndexSnapshot | None:
+        """The snapshot a checkpoint holds; None when it has none (an older run, or another method)."""
+        return cls.read(checkpoint_dir / SNAPSHOT_DIR / index_name)
+
+    def restore_to(self, live_index: Path) -> None:
+        """Put the snapshot back in place of the live index and history (each replaced atomically)."""
+        _write_atomically(history_path(live_index), self.history)
+        _write_atomically(live_index, self.index)

@@ -4,8 +4,6 @@ with both the training and a person editing it. Plain Python; training is the si
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import threading
 import time
 from collections.abc import Mapping
@@ -363,12 +361,3 @@ class Curriculum:
         with self._lock:
             problems, self._problems = self._problems, []
         return "; ".join(problems)
-
-
-def restore_index(snapshot: Path, live: Path) -> None:
-    """Put a checkpointed index (and its history) back in place of the live one."""
-    shutil.copyfile(snapshot, live.with_suffix(".restore.tmp"))
-    os.replace(live.with_suffix(".restore.tmp"), live)
-    snapshot_history = history_path(snapshot)
-    if snapshot_history.exists():
-        shutil.copyfile(snapshot_history, history_path(live))

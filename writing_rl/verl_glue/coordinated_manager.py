@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
+from ray.exceptions import RayActorError
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from writing_rl.verl_glue.coordinator import get_coordinator
+from writing_rl.verl_glue.compatibility import raise_for_fatal, trainer_fit_problems
+from writing_rl.verl_glue.coordinator import CoordinatorLostError, get_coordinator
 from writing_rl.verl_glue.sample import read_sample
 from writing_rl.verl_glue.settings import reward_settings_from_config
+
+logger = logging.getLogger(__name__)
 
 
 class CoordinatedRewardManager(RewardManagerBase):
@@ -19,10 +24,17 @@ class CoordinatedRewardManager(RewardManagerBase):
 
     def __init__(self, config: Any, tokenizer: Any, compute_score: Any = None, **kwargs: Any):
         super().__init__(config, tokenizer, compute_score)
+        problems = trainer_fit_problems(config)
+        raise_for_fatal(problems)
+        for problem in problems:
+            logger.warning("writing-rl: %s", problem.message)
         self.settings = reward_settings_from_config(config)
         self.coordinator = get_coordinator(self.settings)
 
     async def run_single(self, data: DataProto) -> dict:
         sample = await self.loop.run_in_executor(None, read_sample, data, self.tokenizer)
-        result = await getattr(self.coordinator, self.coordinator_method).remote(sample.to_dict())
+        try:
+            result = await getattr(self.coordinator, self.coordinator_method).remote(sample.to_dict())
+        except RayActorError as exc:
+            raise CoordinatorLostError.from_ray(self.settings, exc) from exc
         return {"reward_score": result["reward"], "reward_extra_info": result["extra"]}

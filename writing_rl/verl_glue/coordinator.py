@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import gc
 import logging
+from dataclasses import replace
 from typing import Any
 
 import ray
 
 from writing_rl.brpo.scorer import BrpoGroupScorer
-from writing_rl.curriculum.index_file import index_path
+from writing_rl.curriculum.checkpoint import IndexSnapshot
 from writing_rl.curriculum.ladders import ladder_lengths
 from writing_rl.curriculum.schedule import Curriculum, PromotionRule
 from writing_rl.curriculum.scorer import RewardValues, WritingRLScorer
@@ -22,11 +23,21 @@ from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.prompts import load_template
 from writing_rl.rollout import RolloutSample
-from writing_rl.verl_glue.metrics import step_metrics
+from writing_rl.verl_glue.metrics import brpo_val_metrics, step_metrics
 from writing_rl.verl_glue.settings import RewardSettings
 
 logger = logging.getLogger(__name__)
 MAX_PENDING_CALLS = 100_000
+
+
+class CoordinatorLostError(RuntimeError):
+    """The job's coordinator actor is gone; rewards cannot be computed until the job is restarted."""
+
+    @classmethod
+    def from_ray(cls, settings: RewardSettings, exc: BaseException) -> CoordinatorLostError:
+        return cls(f"the writing-rl coordinator {settings.coordinator_name()!r} is gone, so no reward can be "
+                   f"computed ({type(exc).__name__}: {exc}). Look in the Ray logs for why it died (often memory); "
+                   "restart the job to resume from the last checkpoint")
 
 
 class JudgeCoordinator:
@@ -37,6 +48,9 @@ class JudgeCoordinator:
         self._writing: WritingRLScorer | None = None
         self._last_stats: dict[str, Any] = {"judge": {}}
         self._latency_mark = 0
+        self._validating = False
+        self._val_start: dict[str, Any] = {"judge": {}}
+        self._val_latency_mark = 0
         gc.freeze()  # start-up objects out of the collector's way: no long pauses in the event loop
 
     def _judge_client(self) -> JudgeClient:
@@ -49,7 +63,8 @@ class JudgeCoordinator:
             b = self.settings.brpo
             judge = PairwiseJudge(self._judge_client(), load_template(b.template, expect_output="scores"))
             self._brpo = BrpoGroupScorer(judge, orders=b.orders, votes=b.votes, seed=b.seed,
-                                         group_timeout_s=b.group_timeout_s)
+                                         group_timeout_s=b.group_timeout_s,
+                                         skew_threshold=self.settings.skew_threshold)
         return self._brpo
 
     def _writing_scorer(self) -> WritingRLScorer:
@@ -57,44 +72,74 @@ class JudgeCoordinator:
             w = self.settings.writing_rl
             judge = PairwiseJudge(self._judge_client(), load_template(w.template, expect_output="verdict"),
                                   load_template(w.criteria_template, expect_output="verdict"))
-            curriculum = Curriculum(self.index_path(), ladder_lengths(self.settings.train_files),
+            curriculum = Curriculum(self.settings.index_path(), ladder_lengths(self.settings.train_files),
                                     PromotionRule.parse(w.promotion))
             self._writing = WritingRLScorer(
                 judge, curriculum, position=w.position, rewards=RewardValues(w.reward_win, w.reward_tie, w.reward_loss),
                 seed=w.seed, group_timeout_s=w.group_timeout_s, groups_per_step=self.settings.train_batch_size)
         return self._writing
 
-    def index_path(self) -> str:
-        return str(index_path(self.settings.writing_rl.run_dir, self.settings.experiment))
+    def _rollout(self, sample: dict[str, Any]) -> RolloutSample:
+        """The sample, marked as validation while the trainer validates (verl tells reward managers nothing)."""
+        rollout = RolloutSample.from_dict(sample)
+        return replace(rollout, validation=True) if self._validating and not rollout.validation else rollout
 
     async def score_writing(self, sample: dict[str, Any]) -> dict[str, Any]:
-        rollout = RolloutSample.from_dict(sample)
+        rollout = self._rollout(sample)
         expected = self.settings.val_n if rollout.validation else self.settings.rollout_n
         return await self._writing_scorer().submit(rollout, expected)
 
-    async def save_index(self) -> str:
-        """Write the index now (the trainer calls this before snapshotting it into a checkpoint)."""
-        if self._writing is not None:
-            self._writing.curriculum.save(force=True)
-        return self.index_path()
-
-    async def reload_index(self) -> None:
-        """Forget the in-memory curriculum; the next judgement reads the file again (after a restore)."""
-        self._writing = None
-
     async def score_brpo(self, sample: dict[str, Any]) -> dict[str, Any]:
-        rollout = RolloutSample.from_dict(sample)
-        expected = self.settings.brpo.group_size or (
-            self.settings.val_n if rollout.validation else self.settings.rollout_n)
+        rollout = self._rollout(sample)
+        expected = self.settings.val_n if rollout.validation else (
+            self.settings.brpo.group_size or self.settings.rollout_n)
         return await self._brpo_scorer().submit(rollout, expected)
 
+    async def save_index(self) -> IndexSnapshot | None:
+        """Write the index now and return it with its history as text: the trainer, possibly on another node,
+        puts it into the checkpoint. None when this job has no index (BRPO)."""
+        if self._writing is not None:
+            self._writing.curriculum.save(force=True)
+        if self.settings.method != "writing_rl":
+            return None
+        return IndexSnapshot.read(self.settings.index_path())
+
+    async def restore_index(self, snapshot: IndexSnapshot) -> str:
+        """Put a checkpoint's index back (on this node) and read it again at the next judgement."""
+        if self._writing is not None:
+            self._writing.curriculum.close()  # no write of the old curriculum may land after the restore
+        snapshot.restore_to(self.settings.index_path())
+        self._writing = None
+        return str(self.settings.index_path())
+
+    async def begin_validation(self) -> None:
+        """From now until `end_validation`, every rollout is a validation rollout (no curriculum change)."""
+        self._validating = True
+        self._val_start = await self.stats()
+        self._val_latency_mark = self._client.usage.latencies_s.total if self._client else 0
+
+    async def end_validation(self) -> dict[str, float]:
+        """Validation's own judge usage as `val-judge/*` (and `val-brpo/*`), kept out of the next training step."""
+        self._validating = False
+        current = await self.stats()
+        latencies = self._client.usage.latencies_s.since(self._val_latency_mark) if self._client else []
+        metrics = step_metrics({"judge": self._val_start["judge"]}, {"judge": current["judge"]}, latencies)
+        out = {f"val-{key}": value for key, value in metrics.items()}
+        if "brpo_val" in current:
+            out.update(brpo_val_metrics(self._val_start.get("brpo_val", {}), current["brpo_val"]))
+        # the sync trainer validates after the step's metrics were taken: what was judged since is validation
+        self._last_stats = current
+        self._latency_mark = self._client.usage.latencies_s.total if self._client else 0
+        return out
+
     async def stats(self) -> dict[str, Any]:
-        """Judge usage and BRPO counters so far (for metrics and tests)."""
+        """Judge usage and method counters so far (for metrics and tests)."""
         out: dict[str, Any] = {"judge": self._client.usage.snapshot() if self._client else {}}
         if self._writing is not None:
             out["writing_rl"] = self._writing.snapshot()
         if self._brpo is not None:
             out["brpo"] = {**vars(self._brpo.stats), "judge_started_at": list(self._brpo.stats.judge_started_at)}
+            out["brpo_val"] = {k: v for k, v in vars(self._brpo.val_stats).items() if k != "judge_started_at"}
         return out
 
     async def step_metrics(self) -> dict[str, float]:
@@ -103,10 +148,10 @@ class JudgeCoordinator:
         if self._writing is not None:
             self._writing.curriculum.save(force=True)
         current = await self.stats()
-        metrics = step_metrics(self._last_stats, current, self._client.usage.latencies_s[self._latency_mark:]
-                               if self._client else [])
+        metrics = step_metrics(self._last_stats, current,
+                               self._client.usage.latencies_s.since(self._latency_mark) if self._client else [])
         self._last_stats = current
-        self._latency_mark = len(self._client.usage.latencies_s) if self._client else 0
+        self._latency_mark = self._client.usage.latencies_s.total if self._client else 0
         return metrics
 
     async def drain(self) -> None:
@@ -115,7 +160,9 @@ class JudgeCoordinator:
 
 
 def get_coordinator(settings: RewardSettings) -> ray.actor.ActorHandle:
-    """The job's coordinator, created by whichever reward worker asks first."""
+    """The job's coordinator. Trainer mode `writing_rl` creates it first, from verl's TaskRunner, so it lives
+    as long as the job (a Ray actor dies with the process that created it); outside verl's trainer (tests,
+    demos) the first reward worker that asks creates it."""
     actor = ray.remote(JudgeCoordinator).options(
         name=settings.coordinator_name(), get_if_exists=True, num_cpus=0,
         max_concurrency=MAX_PENDING_CALLS,

@@ -19,6 +19,21 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
 
+def _brpo_group_metrics(prefix: str, b0: dict[str, Any], b1: dict[str, Any]) -> dict[str, float]:
+    compared = _delta(b0, b1, "compared")
+    return {
+        f"{prefix}/groups": _delta(b0, b1, "groups"),
+        f"{prefix}/win_rate": _ratio(_delta(b0, b1, "wins"), compared),
+        f"{prefix}/both_order_consistency": _ratio(_delta(b0, b1, "consistent"), compared),
+        f"{prefix}/judge_failure_rate": _ratio(_delta(b0, b1, "failures"), compared),
+    }
+
+
+def brpo_val_metrics(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    """Validation rollouts against the dataset's reference (groups of one), apart from training's win rate."""
+    return _brpo_group_metrics("val-brpo", before, after)
+
+
 def step_metrics(before: dict[str, Any], after: dict[str, Any], latencies_s: Sequence[float]) -> dict[str, float]:
     judge_before, judge_after = before.get("judge", {}), after.get("judge", {})
     metrics = {f"judge/{key}": _delta(judge_before, judge_after, key) for key in _JUDGE_COUNTERS}
@@ -29,15 +44,12 @@ def step_metrics(before: dict[str, Any], after: dict[str, Any], latencies_s: Seq
     metrics["judge/latency_p95_s"] = float(np.percentile(lat, 95)) if lat.size else 0.0
     if "brpo" in after:
         b0, b1 = before.get("brpo", {}), after["brpo"]
-        groups, compared = _delta(b0, b1, "groups"), _delta(b0, b1, "compared")
+        metrics.update(_brpo_group_metrics("brpo", b0, b1))
         metrics.update({
-            "brpo/groups": groups,
-            "brpo/dropped_group_fraction": _ratio(_delta(b0, b1, "skewed_groups"), groups),
-            "brpo/win_rate": _ratio(_delta(b0, b1, "wins"), compared),
-            "brpo/both_order_consistency": _ratio(_delta(b0, b1, "consistent"), compared),
-            "brpo/judge_failure_rate": _ratio(_delta(b0, b1, "failures"), compared),
+            "brpo/dropped_group_fraction": _ratio(_delta(b0, b1, "skewed_groups"), _delta(b0, b1, "groups")),
             "brpo/timed_out_groups": _delta(b0, b1, "timed_out_groups"),
             "brpo/late_members": _delta(b0, b1, "late_members"),
+            "brpo/duplicate_sessions": _delta(b0, b1, "duplicate_sessions"),
         })
     if "writing_rl" in after:
         w0, w1 = before.get("writing_rl", {}), after["writing_rl"]
@@ -53,5 +65,6 @@ def step_metrics(before: dict[str, Any], after: dict[str, Any], latencies_s: Seq
             "writing_rl/mastered_fraction": _ratio(float(w1["mastered"]), float(w1["prompts"])),
             "writing_rl/index_edits_adopted": _delta(w0, w1, "edits_adopted"),
             "writing_rl/index_edits_rejected": _delta(w0, w1, "edits_rejected"),
+            "writing_rl/index_edits_stale_kept": _delta(w0, w1, "edits_stale_kept"),
         })
     return metrics

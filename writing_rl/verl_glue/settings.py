@@ -3,9 +3,11 @@
     +reward.reward_kwargs.writing_rl.position=position-disadvantage   (…-advantage | both | random)
     +reward.reward_kwargs.writing_rl.promotion=any                    (majority | win_rate>=X)
     +reward.reward_kwargs.writing_rl.reward_win=1.0 / reward_tie=0.5 / reward_loss=0.0
-    +reward.reward_kwargs.writing_rl.run_dir=running_file             (index_<experiment>.json lives here)
+    +reward.reward_kwargs.run_dir=running_file      (the run directory: index_<experiment>.json and the judge cache;
+                                                     give it absolute, the scripts pass $PWD/running_file)
 
     +reward.reward_kwargs.judge.base_url=...   (any JudgeSettings field; JUDGE_* env vars as fallback)
+    +reward.reward_kwargs.judge.cache_path=...  (default <run_dir>/judge_cache_<experiment>.sqlite; "none" disables)
     +reward.reward_kwargs.brpo.orders=both     (both | candidate_first | candidate_second)
     +reward.reward_kwargs.brpo.votes=1
     +reward.reward_kwargs.brpo.seed=0
@@ -17,11 +19,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from writing_rl.brpo.judging import ORDERS
+from writing_rl.brpo.skew import DEFAULT_SKEW_THRESHOLD
+from writing_rl.curriculum.index_file import index_path
 from writing_rl.judge.settings import JudgeSettings
 
 
@@ -34,7 +39,7 @@ class BrpoSettings:
     """A group still incomplete this long after its first rollout is judged with what arrived."""
     template: str = "genrm"
     group_size: int = 0
-    """0: rollout.n for training rows, rollout.val_kwargs.n for validation rows."""
+    """0: rollout.n. Applies to training groups only; validation groups have rollout.val_kwargs.n members."""
 
     def __post_init__(self) -> None:
         if self.orders not in ORDERS:
@@ -45,7 +50,6 @@ class BrpoSettings:
 
 @dataclass(frozen=True)
 class WritingRLSettings:
-    run_dir: str = "running_file"
     position: str = "position-disadvantage"
     promotion: str = "any"
     reward_win: float = 1.0
@@ -65,35 +69,45 @@ class WritingRLSettings:
         PromotionRule.parse(self.promotion)
         if self.group_timeout_s <= 0:
             raise ValueError("reward_kwargs.writing_rl.group_timeout_s must be > 0")
-        object.__setattr__(self, "run_dir", os.path.abspath(self.run_dir))
 
 
 @dataclass(frozen=True)
 class RewardSettings:
     experiment: str
     judge: JudgeSettings
+    method: str = "writing_rl"
+    """The reward manager's name: `writing_rl` or `brpo`."""
+    run_dir: str = os.path.abspath("running_file")
     brpo: BrpoSettings = field(default_factory=BrpoSettings)
     writing_rl: WritingRLSettings = field(default_factory=WritingRLSettings)
     rollout_n: int = 1
     val_n: int = 1
     train_files: tuple[str, ...] = ()
     train_batch_size: int = 1
+    skew_threshold: float = DEFAULT_SKEW_THRESHOLD
+    """`algorithm.brpo.skew_threshold`, read here too so the coordinator's metrics match the estimator."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"experiment": self.experiment, "judge": dict(self.judge.public_dict()),
+        return {"experiment": self.experiment, "judge": dict(self.judge.public_dict()), "method": self.method,
+                "run_dir": self.run_dir,
                 "brpo": asdict(self.brpo), "writing_rl": asdict(self.writing_rl), "rollout_n": self.rollout_n,
-                "val_n": self.val_n, "train_files": list(self.train_files), "train_batch_size": self.train_batch_size}
+                "val_n": self.val_n, "train_files": list(self.train_files), "train_batch_size": self.train_batch_size,
+                "skew_threshold": self.skew_threshold}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RewardSettings:
         judge = {k: v for k, v in data["judge"].items() if k in JudgeSettings.field_names()}
-        return cls(experiment=data["experiment"], judge=JudgeSettings(**judge), brpo=BrpoSettings(**data["brpo"]),
-                   writing_rl=WritingRLSettings(**data["writing_rl"]), rollout_n=data["rollout_n"],
-                   val_n=data["val_n"], train_files=tuple(data["train_files"]),
-                   train_batch_size=data["train_batch_size"])
+        return cls(experiment=data["experiment"], judge=JudgeSettings(**judge), method=data["method"],
+                   run_dir=data["run_dir"],
+                   brpo=BrpoSettings(**data["brpo"]), writing_rl=WritingRLSettings(**data["writing_rl"]),
+                   rollout_n=data["rollout_n"], val_n=data["val_n"], train_files=tuple(data["train_files"]),
+                   train_batch_size=data["train_batch_size"], skew_threshold=data["skew_threshold"])
 
     def coordinator_name(self) -> str:
         return f"writing_rl_coordinator:{self.experiment}"
+
+    def index_path(self) -> Path:
+        return index_path(self.run_dir, self.experiment)
 
 
 def _section(kwargs: dict[str, Any], name: str, allowed: list[str]) -> dict[str, Any]:
@@ -108,16 +122,34 @@ def reward_settings_from_config(config: DictConfig) -> RewardSettings:
     """Everything the reward path needs, validated once, from the whole trainer config."""
     raw = config.reward.get("reward_kwargs", None)
     kwargs: dict[str, Any] = OmegaConf.to_container(raw, resolve=True) if raw is not None else {}  # type: ignore
-    unknown = sorted(set(kwargs) - {"judge", "brpo", "writing_rl", "experiment"})
+    unknown = sorted(set(kwargs) - {"judge", "brpo", "writing_rl", "experiment", "run_dir"})
     if unknown:
-        raise ValueError(f"reward.reward_kwargs: unknown key(s) {unknown}; known: brpo, experiment, judge, writing_rl")
-    judge = JudgeSettings.from_env(_section(kwargs, "judge", JudgeSettings.field_names()))
+        raise ValueError(f"reward.reward_kwargs: unknown key(s) {unknown}; "
+                         "known: brpo, experiment, judge, run_dir, writing_rl")
+    experiment = str(kwargs.get("experiment") or config.trainer.get("experiment_name") or "default")
+    run_dir = os.path.abspath(str(kwargs.get("run_dir") or "running_file"))
+    judge_values = _section(kwargs, "judge", JudgeSettings.field_names())
+    judge_values["cache_path"] = _judge_cache_path(judge_values.get("cache_path", ""), run_dir, experiment)
+    judge = JudgeSettings.from_env(judge_values)
     brpo = BrpoSettings(**_section(kwargs, "brpo", [f.name for f in fields(BrpoSettings)]))
     writing = WritingRLSettings(**_section(kwargs, "writing_rl", [f.name for f in fields(WritingRLSettings)]))
     rollout = config.actor_rollout_ref.rollout
-    experiment = str(kwargs.get("experiment") or config.trainer.get("experiment_name") or "default")
     train_files = config.data.get("train_files") or ()
     train_files = (train_files,) if isinstance(train_files, str) else tuple(str(f) for f in train_files)
-    return RewardSettings(experiment=experiment, judge=judge, brpo=brpo, writing_rl=writing, rollout_n=int(rollout.n),
-                          val_n=int(rollout.val_kwargs.n), train_files=tuple(os.path.abspath(f) for f in train_files),
-                          train_batch_size=int(config.data.get("train_batch_size") or 1))
+    brpo_algorithm = config.algorithm.get("brpo", None) or {}
+    return RewardSettings(experiment=experiment, judge=judge, method=str(config.reward.reward_manager.name),
+                          run_dir=run_dir, brpo=brpo, writing_rl=writing,
+                          rollout_n=int(rollout.n), val_n=int(rollout.val_kwargs.n),
+                          train_files=tuple(os.path.abspath(f) for f in train_files),
+                          train_batch_size=int(config.data.get("train_batch_size") or 1),
+                          skew_threshold=float(brpo_algorithm.get("skew_threshold", DEFAULT_SKEW_THRESHOLD)))
+
+
+def _judge_cache_path(value: object, run_dir: str, experiment: str) -> str | None:
+    """Absolute, so that no Ray worker's working directory decides where caches land; "none" disables."""
+    text = "" if value is None else str(value).strip()
+    if text.lower() in ("none", "null", "off"):
+        return None
+    if not text:
+        return os.path.join(run_dir, f"judge_cache_{experiment}.sqlite")
+    return text if os.path.isabs(text) else os.path.join(run_dir, text)

@@ -1,60 +1,108 @@
-"""Trainer mode `writing_rl` (`trainer.v1.trainer_mode=writing_rl`): verl's synchronous PPO trainer plus
-three hooks: per-step reward metrics into verl's logger, the curriculum index saved into every checkpoint,
-and restored from it on resume."""
+"""Trainer mode `writing_rl` (`trainer.v1.trainer_mode=writing_rl`): verl's synchronous PPO trainer plus our
+hooks: the job's coordinator created here (so it lives as long as the job), per-step reward metrics into verl's
+logger, the curriculum index saved into every checkpoint and restored on resume, and the validation phase
+announced to the coordinator (verl tells reward managers nothing about it)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
-from writing_rl.curriculum.checkpoint import restore_from_checkpoint, snapshot_index
-from writing_rl.curriculum.index_file import index_path
-from writing_rl.verl_glue.settings import reward_settings_from_config
+from writing_rl.curriculum.checkpoint import IndexSnapshot
+from writing_rl.verl_glue.compatibility import TRAINER_MODE, raise_for_fatal, trainer_fit_problems
+from writing_rl.verl_glue.coordinator import CoordinatorLostError, get_coordinator
+from writing_rl.verl_glue.settings import RewardSettings, reward_settings_from_config
 
 logger = logging.getLogger(__name__)
-TRAINER_MODE = "writing_rl"
+COORDINATOR_CALL_TIMEOUT_S = 600.0
+"""Index writes and metrics are quick; this only bounds a coordinator that stopped answering."""
+SYNC_MODE = "sync"
+
+
+def _absolute(path: str) -> Path:
+    """Relative checkpoint paths are resolved as verl resolves them: against the trainer's working directory."""
+    return Path(path) if os.path.isabs(path) else Path(os.getcwd()) / path
 
 
 @register_trainer(TRAINER_MODE)
 class WritingTrainer(PPOTrainerSync):
+    def __init__(self, config: Any):
+        raise_for_fatal(trainer_fit_problems(config))  # before verl allocates anything
+        self.settings: RewardSettings = reward_settings_from_config(config)
+        self.coordinator: ray.actor.ActorHandle | None = None
+        super().__init__(config)
+
+    def _build_replay_buffer(self) -> ReplayBuffer:
+        # verl 0.9.1 chooses between its sync and async code paths by comparing `self.trainer_mode` with the
+        # literal "sync" (replay buffer class, gen_batch_size, TransferQueue checkpoints, prompt persistence);
+        # __init__ calls this right after setting trainer_mode, so every later check sees "sync".
+        self.trainer_mode = SYNC_MODE
+        return super()._build_replay_buffer()
+
+    def init(self) -> None:
+        # created from this process (verl's TaskRunner) before the reward workers, so the actor's lifetime is
+        # the job's and not that of whichever reward worker happened to ask first
+        self.coordinator = get_coordinator(self.settings)
+        super().init()
+
+    def _call_coordinator(self, method: str, *args: Any) -> Any:
+        assert self.coordinator is not None, "WritingTrainer.init() creates the coordinator"
+        try:
+            return ray.get(getattr(self.coordinator, method).remote(*args), timeout=COORDINATOR_CALL_TIMEOUT_S)
+        except (RayActorError, GetTimeoutError) as exc:
+            raise CoordinatorLostError.from_ray(self.settings, exc) from exc
+
+    def _step_folder(self) -> Path:
+        return _absolute(self.config.trainer.default_local_dir) / f"global_step_{self.global_steps}"
+
+    def _resumed_folder(self) -> Path:
+        """The folder verl's `_load_checkpoint` loaded (it set `global_steps` from the folder's name)."""
+        if self.config.trainer.resume_mode == "resume_path":
+            return _absolute(str(self.config.trainer.resume_from_path))
+        return self._step_folder()
+
     def on_init_end(self) -> None:
         super().on_init_end()
-        if self.global_steps > 0:  # resumed from global_step_<N>
-            settings = reward_settings_from_config(self.config)
-            folder = Path(self.config.trainer.default_local_dir) / f"global_step_{self.global_steps}"
-            live = index_path(settings.writing_rl.run_dir, settings.experiment)
-            if restore_from_checkpoint(folder, live):
-                logger.warning("curriculum index restored from %s", folder)
-                _call_coordinator(self.config, "reload_index")
+        if self.global_steps > 0 and self.settings.method == "writing_rl":
+            self._restore_index(self._resumed_folder())
+
+    def _restore_index(self, folder: Path) -> None:
+        live = self.settings.index_path()
+        snapshot = IndexSnapshot.load_from(folder, live.name)
+        if snapshot is None:
+            logger.warning("resumed at step %d from %s, which holds no curriculum index (writing_rl/%s): "
+                           "training goes on with the live index %s, which may be ahead of the model",
+                           self.global_steps, folder, live.name, live)
+            return
+        self._call_coordinator("restore_index", snapshot)
+        logger.warning("curriculum index restored from %s into %s", folder, live)
 
     def _save_checkpoint(self) -> None:
+        # the snapshot goes in before verl writes its tracker (latest_checkpointed_iteration.txt) and runs its
+        # checkpoint callback, so a tracked checkpoint always holds its index and an uploader sees it
+        snapshot = self._call_coordinator("save_index")
+        if snapshot is not None:
+            snapshot.save_into(self._step_folder())
         super()._save_checkpoint()
-        live = _call_coordinator(self.config, "save_index")
-        if live:
-            folder = Path(self.config.trainer.default_local_dir) / f"global_step_{self.global_steps}"
-            snapshot_index(Path(live), folder if folder.is_absolute() else Path(os.getcwd()) / folder)
 
     def on_step_end(self) -> None:
         super().on_step_end()
         pending = getattr(self, "_pending_sync_metrics", None) or {}
-        pending.update(fetch_step_metrics(self.config))
+        pending.update(self._call_coordinator("step_metrics"))
         self._pending_sync_metrics = pending
 
-
-def _call_coordinator(config, method: str):
-    """Call the job's coordinator; None when it does not exist yet (nothing judged so far)."""
-    try:
-        coordinator = ray.get_actor(reward_settings_from_config(config).coordinator_name())
-    except ValueError:
-        return None
-    return ray.get(getattr(coordinator, method).remote(), timeout=300)
-
-
-def fetch_step_metrics(config) -> dict[str, float]:
-    """This step's metrics from the job's coordinator; {} before the first judgement."""
-    return _call_coordinator(config, "step_metrics") or {}
+    def _validate(self) -> dict[str, float]:
+        self._call_coordinator("begin_validation")
+        try:
+            metrics = super()._validate()
+        finally:
+            judge_metrics = self._call_coordinator("end_validation")
+        return {**metrics, **judge_metrics}
