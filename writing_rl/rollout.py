@@ -20,6 +20,8 @@ class RolloutSample:
     """Dataset references, weakest first (empty when the row has none)."""
     criteria: str | None
     validation: bool
+    global_step: int | None = None
+    """verl's `global_steps` when the prompt was submitted (None outside verl's trainer)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +24,17 @@ from writing_rl.rollout import RolloutSample
 logger = logging.getLogger(__name__)
 
 
+class DuplicateSessionError(ValueError):
+    """Two rollouts of one group claimed the same session_id; the second is refused, the first keeps its place."""
+
+
 @dataclass
 class _Group:
     expected: int
     first: RolloutSample
     members: dict[int, tuple[RolloutSample, asyncio.Future]] = field(default_factory=dict)
+    arrivals: int = 0
+    """Rollouts that reached the group, duplicates included: the group closes when this reaches `expected`."""
     timer: asyncio.TimerHandle | None = None
     first_arrival: float = field(default_factory=time.monotonic)
 
@@ -42,7 +49,9 @@ class BrpoStats:
     failures: int = 0
     consistent: int = 0
     late_members: int = 0
-    judge_started_at: list[float] = field(default_factory=list)
+    duplicate_sessions: int = 0
+    judge_started_at: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    """When the most recent groups started being judged (bounded)."""
 
 
 class BrpoGroupScorer:
@@ -53,12 +62,17 @@ class BrpoGroupScorer:
         self.group_timeout_s = group_timeout_s
         self.skew_threshold = skew_threshold
         self.stats = BrpoStats()
+        self.val_stats = BrpoStats()
+        """Validation groups (of one, against the dataset's reference) are counted apart from training."""
         self._groups: dict[str, _Group] = {}
         self._finished: FinishedGroups[bool] = FinishedGroups()
         self._tasks: set[asyncio.Task] = set()
 
     async def submit(self, sample: RolloutSample, expected: int) -> dict[str, Any]:
-        """Wait for the member's reward: {"reward": float, "extra": {...}}."""
+        """Wait for the member's reward: {"reward": float, "extra": {...}}.
+
+        A second rollout with a session_id already in its group is refused (DuplicateSessionError) and counts
+        towards the group's size, so the group still closes on time and no member's pending reward is lost."""
         if sample.uid in self._finished:
             self.stats.late_members += 1
             logger.warning("rollout %s/%s arrived after its group was judged; no signal", sample.uid,
@@ -69,10 +83,19 @@ class BrpoGroupScorer:
         if group is None:
             group = self._groups[sample.uid] = _Group(expected=max(1, expected), first=sample)
             group.timer = loop.call_later(self.group_timeout_s, self._start, sample.uid, True)
-        future: asyncio.Future = loop.create_future()
-        group.members[sample.session_id] = (sample, future)
-        if len(group.members) >= group.expected:
+        group.arrivals += 1
+        duplicate = sample.session_id in group.members
+        if not duplicate:
+            future: asyncio.Future = loop.create_future()
+            group.members[sample.session_id] = (sample, future)
+        if group.arrivals >= group.expected:
             self._start(sample.uid, False)
+        if duplicate:
+            self.stats.duplicate_sessions += 1
+            raise DuplicateSessionError(
+                f"group {sample.uid}: session_id {sample.session_id} arrived twice; the first keeps its place and "
+                "this one gets no reward. verl's V1 trainer numbers a prompt's n sessions 0..n-1; anything that "
+                "re-sends a session (a custom agent loop, a retried request) must give it a fresh session_id")
         return await future
 
     def _start(self, uid: str, timed_out: bool) -> None:
@@ -115,7 +138,7 @@ class BrpoGroupScorer:
                                                  votes=self.votes, criteria=first.criteria)
         outcomes[reference_id] = MemberOutcome(0.0, is_reference=True)
         skewed = group_is_skewed([o.reward for o in outcomes.values()], self.skew_threshold)
-        self._count(outcomes.values(), skewed)
+        self._count(outcomes.values(), skewed, first.validation)
         return {s: _result(o, len(members), reference_id, skewed) for s, o in outcomes.items()}
 
     async def _judge_single(self, sample: RolloutSample) -> dict[int, dict[str, Any]]:
@@ -125,19 +148,20 @@ class BrpoGroupScorer:
         outcomes = await judge_against_reference(self.judge, sample.prompt, {sample.session_id: sample.response},
                                                  sample.references[-1], orders=self.orders, votes=self.votes,
                                                  criteria=sample.criteria)
-        self._count(outcomes.values(), False)
+        self._count(outcomes.values(), False, sample.validation)
         return {sample.session_id: _result(outcomes[sample.session_id], 1, -1, False)}
 
-    def _count(self, outcomes: Any, skewed: bool) -> None:
-        self.stats.groups += 1
-        self.stats.skewed_groups += skewed
+    def _count(self, outcomes: Any, skewed: bool, validation: bool) -> None:
+        stats = self.val_stats if validation else self.stats
+        stats.groups += 1
+        stats.skewed_groups += skewed
         for outcome in outcomes:
             if outcome.is_reference:
                 continue
-            self.stats.compared += 1
-            self.stats.wins += outcome.reward > 0
-            self.stats.failures += outcome.failed
-            self.stats.consistent += outcome.consistent
+            stats.compared += 1
+            stats.wins += outcome.reward > 0
+            stats.failures += outcome.failed
+            stats.consistent += outcome.consistent
 
     async def drain(self) -> None:
         """Wait for every group being judged (used at shutdown and in tests)."""

@@ -36,6 +36,7 @@ class _Group:
     prompt_id: str
     rung: int
     expected: int
+    global_step: int | None = None
     judged: int = 0
     wins: int = 0
     timer: asyncio.TimerHandle | None = None
@@ -111,7 +112,7 @@ class WritingRLScorer:
         group = self._groups.get(sample.uid)
         if group is None:
             group = self._groups[sample.uid] = _Group(sample.prompt_id, self.curriculum.rung(sample.prompt_id),
-                                                      max(1, expected))
+                                                      max(1, expected), sample.global_step)
             group.timer = asyncio.get_running_loop().call_later(self.group_timeout_s, self._finish, sample.uid, True)
         result = await self._judge(sample, group.rung, validation=False)
         group.judged += 1
@@ -132,12 +133,15 @@ class WritingRLScorer:
             logger.warning("group %s (prompt %s) timed out with %d of %d rollouts judged", uid, group.prompt_id,
                            group.judged, group.expected)
         self.stats.groups += 1
-        step = (self.stats.groups - 1) // self.groups_per_step + 1
+        # verl's own step (it survives a resume); counting groups is the fallback outside verl's trainer
+        step = group.global_step if group.global_step is not None else (
+            (self.stats.groups - 1) // self.groups_per_step + 1)
         record = self.curriculum.record_group(group.prompt_id, group.rung, group.wins, group.judged, step)
         if record is not None:
             self.stats.mastered_events += bool(record.get("mastered"))
             self.stats.promotions += not record.get("mastered")
-        self.curriculum.save()
+        # the step's last group writes at once (the file is exact when its rewards return); others coalesce
+        self.curriculum.save(force=self.stats.groups % self.groups_per_step == 0)
 
     async def _judge(self, sample: RolloutSample, rung: int, validation: bool) -> dict[str, Any]:
         if not sample.references:
@@ -173,4 +177,5 @@ class WritingRLScorer:
                 "groups": self.stats.groups, "promotions": self.stats.promotions,
                 "mastered_events": self.stats.mastered_events, "timed_out_groups": self.stats.timed_out_groups,
                 "mean_rung": c.mean_rung(), "mastered": len(c.mastered), "prompts": len(c.state),
-                "edits_adopted": c.edits_adopted, "edits_rejected": c.edits_rejected}
+                "edits_adopted": c.edits_adopted, "edits_rejected": c.edits_rejected,
+                "edits_stale_kept": c.edits_stale_kept}

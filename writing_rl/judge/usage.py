@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+class LatencyWindow:
+    """The most recent latencies (bounded, so a long run cannot grow it without limit) and how many were
+    ever recorded, so that a reader can take "the ones since my last look" by remembering `total`."""
+
+    def __init__(self, capacity: int = 100_000):
+        self._values: deque[float] = deque(maxlen=capacity)
+        self.total = 0
+
+    def append(self, value: float) -> None:
+        self._values.append(value)
+        self.total += 1
+
+    def since(self, mark: int) -> list[float]:
+        """Latencies recorded after `total` was `mark` (at most the window's capacity)."""
+        count = min(self.total - mark, len(self._values))
+        return list(self._values)[-count:] if count > 0 else []
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self._values)
 
 
 @dataclass
@@ -22,10 +47,10 @@ class UsageMeter:
     retries: Counter = field(default_factory=Counter)
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    latencies_s: list[float] = field(default_factory=list)
+    latencies_s: LatencyWindow = field(default_factory=LatencyWindow)
 
     def snapshot(self) -> dict[str, float]:
-        lat = np.asarray(self.latencies_s, dtype=float)
+        lat = np.fromiter(self.latencies_s, dtype=float)
         out: dict[str, float] = {
             "calls": self.calls,
             "cache_hits": self.cache_hits,
