@@ -50,7 +50,7 @@ def main() -> None:
         "reward.reward_manager.name=writing_rl", f"actor_rollout_ref.rollout.n={N}",
         f"data.train_files={work / 'train.parquet'}", f"data.train_batch_size={PROMPTS}",
         f"+reward.reward_kwargs.experiment={experiment}",
-        f"+reward.reward_kwargs.writing_rl.run_dir={work / 'running_file'}",
+        f"+reward.reward_kwargs.run_dir={work / 'running_file'}",
         f"+reward.reward_kwargs.judge.base_url={args.base_url}", f"+reward.reward_kwargs.judge.model={args.model}",
         f"+reward.reward_kwargs.judge.output_constraint={args.output_constraint}",
         f"+reward.reward_kwargs.judge.max_concurrency={args.max_concurrency}",

@@ -37,7 +37,7 @@ def ray_local() -> Iterator[None]:
     """A real local Ray for the whole session (started once: it takes seconds)."""
     import ray
 
-    ray.init(num_cpus=6, include_dashboard=False, log_to_driver=False, configure_logging=False,
+    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, configure_logging=False,
              runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "VERL_LOGGING_LEVEL": "WARN"}})
     yield
     ray.shutdown()

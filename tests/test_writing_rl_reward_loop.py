@@ -15,7 +15,7 @@ import pytest
 import ray
 
 from writing_rl.cli_index import create_index
-from writing_rl.curriculum.checkpoint import restore_from_checkpoint, snapshot_index
+from writing_rl.curriculum.checkpoint import IndexSnapshot
 from writing_rl.curriculum.index_file import history_path, read_history, read_index
 from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 from writing_rl.testing.server_process import JudgeServerProcess
@@ -56,7 +56,7 @@ class Job:
             "reward.reward_manager.name=writing_rl", f"reward.num_workers={workers}",
             f"actor_rollout_ref.rollout.n={N}", f"data.train_files={train}", f"data.train_batch_size={n_prompts}",
             f"+reward.reward_kwargs.experiment={self.experiment}",
-            f"+reward.reward_kwargs.writing_rl.run_dir={tmp / 'running_file'}",
+            f"+reward.reward_kwargs.run_dir={tmp / 'running_file'}",
             f"+reward.reward_kwargs.judge.base_url={server.base_url}", "+reward.reward_kwargs.judge.model=test-judge",
             "+reward.reward_kwargs.judge.max_concurrency=8", *extra])
 
@@ -187,15 +187,15 @@ def test_resume_from_checkpoint_restores_the_index(ray_local: None, tokenizer_di
     checkpoint = tmp_path / "checkpoints" / "global_step_1"
     with reward_workers(job.config) as workers:
         job.step(workers, tokenizer, win_all)
-        ray.get(job.coordinator().save_index.remote())
-        snapshot_index(job.index, checkpoint)  # what the writing_rl trainer does after verl saves step 1
+        ray.get(job.coordinator().save_index.remote()).save_into(checkpoint)  # what WritingTrainer does at a save
         at_step_1 = read_index(job.index)
         history_at_1 = history_path(job.index).read_text()
         job.step(workers, tokenizer, win_all)
         assert read_index(job.index) != at_step_1
         # resume from step 1: restore, tell the coordinator, keep training
-        assert restore_from_checkpoint(checkpoint, job.index)
-        ray.get(job.coordinator().reload_index.remote())
+        snapshot = IndexSnapshot.load_from(checkpoint, job.index.name)
+        assert snapshot is not None
+        ray.get(job.coordinator().restore_index.remote(snapshot))
         assert read_index(job.index) == at_step_1 == {"p0": 1, "p1": 1, "p2": 0}
         assert history_path(job.index).read_text() == history_at_1
         after = job.step(workers, tokenizer, {"p0": [1, 1, 1, 1], "p1": [1, 1, 1, 1], "p2": [1, 1, 1, 1]})

@@ -5,6 +5,7 @@ chosen worker as a 1-item DataProto shaped exactly like `AgentLoopWorker._comput
 from __future__ import annotations
 
 import random
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,8 +21,14 @@ from writing_rl.verl_glue.config import compose_trainer_config
 
 
 def reward_loop_config(tokenizer_dir: str, overrides: Sequence[str] = ()) -> Any:
+    """verl's composed config for a reward-loop run; the run directory (index, judge cache) is a fresh temporary
+    folder unless an override names one."""
     base = [f"actor_rollout_ref.model.path={tokenizer_dir}", "reward.num_workers=2",
-            "actor_rollout_ref.rollout.n=4"]
+            "actor_rollout_ref.rollout.n=4", "trainer.v1.trainer_mode=writing_rl"]
+    if not any(o.startswith("data.train_batch_size=") for o in overrides):
+        base.append("data.train_batch_size=16")
+    if not any(o.startswith("+reward.reward_kwargs.run_dir=") for o in overrides):
+        base.append(f"+reward.reward_kwargs.run_dir={tempfile.mkdtemp(prefix='writing_rl_run_')}")
     return compose_trainer_config([*base, *overrides])
 
 

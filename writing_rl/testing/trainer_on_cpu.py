@@ -1,0 +1,171 @@
+"""verl's V1 trainer, driven on CPU as far down as it goes without a GPU.
+
+Real: `WritingTrainer` (our trainer mode) with verl's dataloaders, TransferQueue, sync `ReplayBuffer`,
+`AgentLoopManagerTQ` / `AgentLoopWorkerTQ` running verl's single-turn agent loop, `RewardLoopManager` and its
+workers, our coordinator, `_compute_advantage` (the registered estimator), `_validate`, `_save_checkpoint`,
+`_load_checkpoint` and the `on_*` hooks. Stand-ins play only the parts that need a GPU:
+- `ScriptedLLMClient` plays vLLM: verl's agent loop takes its `LLMServerClient` as an argument, and this one
+  answers each generation with the token ids of a scripted text;
+- `WeightsStandIn` plays the FSDP actor worker group and the weight-sync manager (no weights on CPU).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from verl.workers.rollout.llm_server import LLMServerClient
+from verl.workers.rollout.replica import TokenOutput
+
+from writing_rl.testing.tokenizer import gpt2_tokenizer_dir
+
+QUALITIES = re.compile(r"QUALITIES=([\w.,]+)")
+FAIL = "FAIL"
+"""A scripted quality that makes generation raise, as a crashed rollout would."""
+
+
+def tiny_model_dir(target: Path) -> Path:
+    """A local model folder verl accepts (a 2-layer Qwen2 config.json and the GPT-2 tokenizer): no weights,
+    no hub. Enough for verl's config checks, its agent loop and its dataset code."""
+    from transformers import Qwen2Config
+
+    gpt2_tokenizer_dir(target)
+    Qwen2Config(vocab_size=50257, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, max_position_embeddings=32768,
+                architectures=["Qwen2ForCausalLM"]).save_pretrained(target)
+    return target
+
+
+class ScriptedLLMClient(LLMServerClient):
+    """Answers the k-th generation for a prompt with `QUALITY=<q_k>` where the prompt says `QUALITIES=q_0,q_1,...`
+    (cycling), so a prompt's n sessions get the n qualities; `FAIL` raises instead."""
+
+    def __init__(self, config: Any, model_dir: str):
+        super().__init__(config, load_balancer_handle=None)
+        self.model_dir = model_dir
+        self._tokenizer: Any = None
+        self._calls: dict[str, int] = defaultdict(int)
+
+    def _text_for(self, prompt: str) -> str:
+        match = QUALITIES.search(prompt)
+        qualities = match.group(1).split(",") if match else ["5"]
+        quality = qualities[self._calls[prompt] % len(qualities)]
+        self._calls[prompt] += 1
+        if quality == FAIL:
+            raise RuntimeError("scripted generation failure")
+        return f"A piece of writing. QUALITY={quality}"
+
+    async def generate(self, request_id: str, *, prompt_ids: list[int], sampling_params: dict[str, Any],
+                       **kwargs: Any) -> TokenOutput:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        text = self._text_for(self._tokenizer.decode(prompt_ids))
+        return TokenOutput(token_ids=[*self._tokenizer.encode(text), self._tokenizer.eos_token_id],
+                           stop_reason="completed")
+
+
+class WeightsStandIn:
+    """The actor worker group and weight-sync manager of a GPU run: checkpoints are marker files."""
+
+    def __init__(self) -> None:
+        self.saved: list[str] = []
+        self.loaded: list[str] = []
+
+    def save_checkpoint(self, local_path: str, *args: Any, **kwargs: Any) -> None:
+        Path(local_path).mkdir(parents=True, exist_ok=True)
+        (Path(local_path) / "weights.txt").write_text("stand-in weights\n")
+        self.saved.append(local_path)
+
+    def load_checkpoint(self, local_path: str, *args: Any, **kwargs: Any) -> None:
+        self.loaded.append(local_path)
+
+    def update_weights(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def sleep_replicas(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class TrainerOnCpu:
+    """A `WritingTrainer` set up as `PPOTrainer.init()` + `TaskRunnerV1` would, GPU parts replaced (see above).
+    Ray and TransferQueue must be initialised by the caller."""
+
+    def __init__(self, config: Any, model_dir: str):
+        from verl.experimental.reward_loop.reward_loop import RewardLoopManager
+        from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ
+        from verl.utils.skip import SkipManager
+
+        from writing_rl.verl_glue.coordinator import get_coordinator
+        from writing_rl.verl_glue.trainer import WritingTrainer
+
+        trainer = WritingTrainer(config)
+        trainer._init_tokenizer()
+        trainer._init_dataloader()
+        trainer.coordinator = get_coordinator(trainer.settings)  # what WritingTrainer.init() does first
+        trainer.reward_loop_manager = RewardLoopManager(config=config, rm_resource_pool=None)
+        weights = WeightsStandIn()
+        trainer.actor_rollout_wg = weights
+        trainer.checkpoint_manager = weights
+        trainer.timing_raw = {}
+        trainer._load_checkpoint()
+        trainer.on_init_end()
+        trainer.agent_loop_manager = AgentLoopManagerTQ.create(
+            config=config, llm_client=ScriptedLLMClient(config, model_dir), teacher_client=None,
+            reward_loop_worker_handles=trainer.reward_loop_manager.reward_loop_worker_handles)
+        SkipManager.init(config)
+        self.trainer, self.weights = trainer, weights
+
+    def training_step(self) -> tuple[dict[str, Any], dict[str, float]]:
+        """What `fit` does for one step, minus the GPU work: submit a batch, let the agent loop and the reward
+        loop run, sample it from verl's replay buffer, compute advantages, save (if due) and end the step.
+        Returns (trajectory fields by TransferQueue key, the step's logged metrics from our hook)."""
+        import transfer_queue as tq
+
+        t = self.trainer
+        t.global_steps += 1
+        t.prepare_step()
+        batch, _ = t.replay_buffer.sample(global_steps=t.global_steps, partition_id="train",
+                                          batch_size=t.config.data.train_batch_size)
+        metrics: dict[str, Any] = {}
+        batch = t._compute_advantage(batch, metrics)
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                               select_fields=["uid", "session_id", "rm_scores", "advantages", "extra_fields",
+                                              "responses"])
+        trajectories = {key: _row(data, i, t.tokenizer) for i, key in enumerate(batch.keys)}
+        if t.config.trainer.save_freq > 0 and t.global_steps % t.config.trainer.save_freq == 0:
+            t._save_checkpoint()
+        t.on_step_end()
+        step_metrics = t._consume_sync_metrics()
+        tq.kv_clear(keys=batch.keys, partition_id=batch.partition_id)
+        return trajectories, step_metrics
+
+    def validate(self) -> dict[str, float]:
+        """verl's `_validate`, announced by our hooks as in `fit`."""
+        t = self.trainer
+        t.on_validate_begin()
+        metrics = t._validate()
+        t.on_validate_end()
+        return metrics
+
+    def shutdown(self) -> None:
+        import ray
+
+        for worker in [*self.trainer.agent_loop_manager.agent_loop_workers,
+                       *self.trainer.reward_loop_manager.reward_loop_worker_handles]:
+            ray.kill(worker)
+
+
+def _row(data: Any, i: int, tokenizer: Any) -> dict[str, Any]:
+    responses = data["responses"][i]
+    advantages = data["advantages"][i]
+    return {
+        "uid": data["uid"][i], "session_id": int(data["session_id"][i]),
+        "reward": float(data["rm_scores"][i].sum()),
+        "advantage": float(advantages.abs().max()) * (1 if float(advantages.sum()) >= 0 else -1),
+        "extra": data["extra_fields"][i].get("reward_extra_info", {}),
+        "response": tokenizer.decode(responses.tolist(), skip_special_tokens=True),
+    }
