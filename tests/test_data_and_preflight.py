@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
+from writing_rl.testing.cli_runner import run_cli
 from writing_rl.testing.server_process import JudgeServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "writing_prompts.jsonl"
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "writing_rl.cli", *args], capture_output=True, text=True,
-                          env=full_env, timeout=300, cwd=ROOT)
+cli = run_cli
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:

@@ -4,14 +4,33 @@ training run depends on (plugin, config keys, data, prompt files, judge, key) be
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
+import io
 import os
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from writing_rl.doctor import Check, check_judge_reachable, print_checks
+from writing_rl.doctor import Check, check_api_key, check_judge_reachable, print_checks
+
+
+@dataclass(frozen=True)
+class Skipped(Check):
+    """A check that could not run here: shown as such, never as passed."""
+
+    def line(self) -> str:
+        return f"[skip] {self.name}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Warned(Check):
+    """Training can start, but the user should know (ok=True: it does not fail preflight)."""
+
+    def line(self) -> str:
+        return f"[warn] {self.name}: {self.detail}"
 
 
 def script_overrides(script: Path, extra: list[str]) -> list[str]:
@@ -67,6 +86,38 @@ class Preflight:
         return Check("names resolve", True, f"reward manager {manager}, estimator {c.algorithm.adv_estimator}, "
                                             f"trainer mode {c.trainer.v1.trainer_mode}")
 
+    def trainer_fit(self) -> list[Check]:
+        """The trainer, reward-model and concurrency settings our reward managers need (they refuse the same)."""
+        from writing_rl.verl_glue.compatibility import trainer_fit_problems
+
+        problems = trainer_fit_problems(self.config)
+        if not problems:
+            return [Check("verl trainer fit", True, "V1 trainer, trainer mode writing_rl, streaming rewards")]
+        return [Check("verl trainer fit", False, p.message) if p.fatal else Warned("verl trainer fit", True, p.message)
+                for p in problems]
+
+    def verl_validate(self) -> Check:
+        """verl's own `validate_config`, exactly as `main_ppo.main` runs it before Ray starts."""
+        from verl.trainer.ppo.utils import need_critic, need_reference_policy
+        from verl.utils.config import validate_config
+
+        model = Path(str(self.config.actor_rollout_ref.model.path)).expanduser()
+        if not (model / "config.json").is_file():
+            return Skipped("verl validate_config", True,
+                           f"actor_rollout_ref.model.path={model} is not a local folder with a config.json (a hub "
+                           "name?), which verl's check reads; run preflight where the model is, or with "
+                           "MODEL_PATH=<local copy>")
+        config = copy.deepcopy(self.config)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                validate_config(config, use_reference_policy=need_reference_policy(config),
+                                use_critic=need_critic(config))
+        except Exception as exc:
+            cause = exc.__cause__ or exc
+            return Check("verl validate_config", False, f"verl rejects this config before training: "
+                                                        f"{type(cause).__name__}: {str(cause).strip()[:600]}")
+        return Check("verl validate_config", True, "passed (the check verl's main_ppo runs before Ray starts)")
+
     def reward_settings(self) -> Check:
         from writing_rl.verl_glue.settings import reward_settings_from_config
 
@@ -104,7 +155,7 @@ class Preflight:
         from writing_rl.curriculum.schedule import validate_state
         from writing_rl.data.rows import DataError
 
-        path = index_path(self.settings.writing_rl.run_dir, self.settings.experiment)
+        path = index_path(self.settings.run_dir, self.settings.experiment)
         try:
             ladders = ladder_lengths(self.settings.train_files)
         except DataError as exc:
@@ -136,23 +187,98 @@ class Preflight:
                                     f"{path}: {rows} rows" if not problems else "\n    " + "\n    ".join(problems)))
         return checks
 
+    def validation_data(self) -> list[Check]:
+        """BRPO validation rollouts are judged against the row's reference: without one they all score 0."""
+        if self.method != "brpo" or int(self.config.trainer.test_freq) <= 0:
+            return []
+        from writing_rl.data.rows import DataError, read_rows
+
+        files = self.config.data.val_files
+        without = 0
+        for path in [files] if isinstance(files, str) else list(files):
+            try:
+                rows = read_rows(Path(path))
+            except DataError:
+                return []  # reported by the data check
+            without += sum(not ((r.get("reward_model") or {}).get("ground_truth") or {}).get("target") for r in rows)
+        if not without:
+            return []
+        return [Warned("validation data", True,
+                       f"{without} validation row(s) have no reference: BRPO validation scores them 0 every time "
+                       "(trainer.test_freq > 0 spends rollouts on a constant); give them references or set "
+                       "TEST_FREQ=-1")]
+
     def judge(self) -> list[Check]:
-        judge = self.settings.judge
-        local = urlparse(judge.base_url).hostname in ("127.0.0.1", "localhost", "::1")
-        key_ok = judge.api_key is not None or local
-        checks = [Check(f"API key variable {judge.api_key_env}", key_ok,
-                        "set" if judge.api_key else "not set (a loopback judge needs none)" if local
-                        else f"not set: export {judge.api_key_env}=... before training")]
+        checks = [check_api_key(self.settings.judge)]
         if self.skip_judge:
             return checks
+        return [*checks, check_judge_reachable(self.settings.judge)]
 
-        return [*checks, check_judge_reachable(judge)]
+    def added_keys(self) -> list[Check]:
+        """`+key=value` overrides that verl's config does not know: Hydra accepts them and verl ignores them."""
+        from writing_rl.verl_glue.config_keys import unknown_added_keys
+
+        return [Check("added config keys", False, problem) if certain else Warned("added config keys", True, problem)
+                for problem, certain in unknown_added_keys(self.overrides)]
+
+    def split_overlap(self) -> list[Check]:
+        """A validation id that is also a training id measures memorisation, not writing."""
+        from writing_rl.data.rows import DataError, read_rows
+
+        def ids(files: Any) -> set[str]:
+            found: set[str] = set()
+            for path in [files] if isinstance(files, str) else list(files):
+                found |= {str((r.get("extra_info") or {}).get("index")) for r in read_rows(Path(path))}
+            return found
+
+        try:
+            shared = sorted(ids(self.config.data.train_files) & ids(self.config.data.val_files))
+        except DataError:
+            return []  # reported by the data check
+        if not shared:
+            return []
+        return [Check("train/validation split", False,
+                      f"{len(shared)} id(s) are in both data.train_files and data.val_files: {shared[:10]} (an old "
+                      "test.parquet from another build? rebuild with `writing-rl data build --test-size N`)")]
+
+    def prompt_lengths(self) -> list[Check]:
+        """Prompts longer than data.max_prompt_length (policy tokenizer + chat template, as verl counts them)."""
+        from writing_rl.data.prompt_lengths import overlong_prompts
+
+        model = Path(str(self.config.actor_rollout_ref.model.path)).expanduser()
+        limit = int(self.config.data.max_prompt_length)
+        if not model.is_dir():
+            return [Skipped("prompt lengths", True, f"actor_rollout_ref.model.path={model} is not a local folder; "
+                                                    "its tokenizer is needed to count prompt tokens")]
+        files = [("data.train_files", self.config.data.train_files), ("data.val_files", self.config.data.val_files)]
+        problems: list[str] = []
+        for key, value in files:
+            for path in [value] if isinstance(value, str) else list(value):
+                problems += [f"{key} {p}" for p in overlong_prompts(Path(path), str(model), limit)]
+        if not problems:
+            return [Check("prompt lengths", True, f"every prompt fits data.max_prompt_length={limit}")]
+        action = ("verl drops them (data.filter_overlong_prompts)" if self.config.data.get("filter_overlong_prompts")
+                  else "verl's agent loop cuts them")
+        return [Check("prompt lengths", False, f"longer than data.max_prompt_length={limit}, so {action}; raise "
+                                               "MAX_PROMPT_LENGTH or shorten them:\n    " + "\n    ".join(problems))]
+
+    def history(self) -> list[Check]:
+        """Bad lines of the promotion history are skipped in training; say so before it starts."""
+        if self.method != "writing_rl":
+            return []
+        from writing_rl.curriculum.index_file import history_path, index_path, scan_history
+
+        problems = scan_history(history_path(index_path(self.settings.run_dir, self.settings.experiment))).problems
+        if not problems:
+            return []
+        return [Warned("index history", True, "\n    " + "\n    ".join(problems[:10]))]
 
     def run(self) -> list[Check]:
         results: list[Check] = []
-        steps: list[Callable[[], Check | list[Check]]] = [self.plugin, self.compose, self.names,
-                                                          self.reward_settings, self.templates, self.data, self.index,
-                                                          self.judge]
+        steps: list[Callable[[], Check | list[Check]]] = [
+            self.plugin, self.compose, self.names, self.added_keys, self.trainer_fit, self.verl_validate,
+            self.reward_settings, self.templates, self.data, self.split_overlap, self.prompt_lengths,
+            self.validation_data, self.index, self.history, self.judge]
         for step in steps:
             outcome = step()
             batch = outcome if isinstance(outcome, list) else [outcome]

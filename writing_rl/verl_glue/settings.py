@@ -133,16 +133,24 @@ def reward_settings_from_config(config: DictConfig) -> RewardSettings:
     judge = JudgeSettings.from_env(judge_values)
     brpo = BrpoSettings(**_section(kwargs, "brpo", [f.name for f in fields(BrpoSettings)]))
     writing = WritingRLSettings(**_section(kwargs, "writing_rl", [f.name for f in fields(WritingRLSettings)]))
-    rollout = config.actor_rollout_ref.rollout
     train_files = config.data.get("train_files") or ()
     train_files = (train_files,) if isinstance(train_files, str) else tuple(str(f) for f in train_files)
     brpo_algorithm = config.algorithm.get("brpo", None) or {}
     return RewardSettings(experiment=experiment, judge=judge, method=str(config.reward.reward_manager.name),
                           run_dir=run_dir, brpo=brpo, writing_rl=writing,
-                          rollout_n=int(rollout.n), val_n=int(rollout.val_kwargs.n),
+                          rollout_n=_int_setting(config, "actor_rollout_ref.rollout.n"),
+                          val_n=_int_setting(config, "actor_rollout_ref.rollout.val_kwargs.n"),
                           train_files=tuple(os.path.abspath(f) for f in train_files),
-                          train_batch_size=int(config.data.get("train_batch_size") or 1),
+                          train_batch_size=_int_setting(config, "data.train_batch_size"),
                           skew_threshold=float(brpo_algorithm.get("skew_threshold", DEFAULT_SKEW_THRESHOLD)))
+
+
+def _int_setting(config: DictConfig, key: str) -> int:
+    value = OmegaConf.select(config, key)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}={value!r} must be an integer") from None
 
 
 def _judge_cache_path(value: object, run_dir: str, experiment: str) -> str | None:
