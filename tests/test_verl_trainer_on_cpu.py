@@ -27,7 +27,7 @@ from writing_rl.cli_index import create_index
 from writing_rl.curriculum.index_file import history_path, read_history, read_index
 from writing_rl.preflight import script_overrides
 from writing_rl.testing.server_process import JudgeServerProcess
-from writing_rl.testing.trainer_on_cpu import TrainerOnCpu, tiny_model_dir
+from writing_rl.testing.trainer_on_cpu import JUDGE_FAIL, TrainerOnCpu, tiny_model_dir
 from writing_rl.verl_glue.compatibility import TrainerFitError, trainer_fit_problems
 from writing_rl.verl_glue.config import compose_trainer_config
 
@@ -270,3 +270,30 @@ def test_writing_rl_two_steps_with_a_resume_through_verls_agent_loop(
         resumed.shutdown()
     steps = [(h["step"], h["id"]) for h in read_history(history_path(index))]
     assert steps == [(1, "p0"), (2, "p0")]  # step 2 again after the resume, not 1
+
+
+def test_failed_judgements_are_left_out_of_the_update(transfer_queue: None, model_dir: str,
+                                                      verdict_server: JudgeServerProcess, tmp_path: Path) -> None:
+    """Issue M19: a rollout whose judgement failed gets no gradient and does not shift its siblings' baseline."""
+    ladder = ["ref QUALITY=3", "ref QUALITY=5"]
+    pq.write_table(pa.Table.from_pylist([row(0, f"9,1,{JUDGE_FAIL},1", references=ladder),
+                                         row(1, "9,9,1,1", references=ladder)]), tmp_path / "train.parquet")
+    pq.write_table(pa.Table.from_pylist([row(7, "9", references=ladder)]), tmp_path / "val.parquet")
+    create_index([tmp_path / "train.parquet"], "wrl-fail", tmp_path / "running_file")
+    harness = TrainerOnCpu(job_config(tmp_path, model_dir, verdict_server, "writing_rl", "wrl-fail",
+                                      "algorithm.adv_estimator=grpo", "trainer.save_freq=-1"), model_dir)
+    try:
+        trajectories, metrics = harness.training_step()
+    finally:
+        harness.shutdown()
+    failed = [t for t in trajectories.values() if t["extra"]["wrl_failed"]]
+    assert len(failed) == 1 and failed[0]["trained_tokens"] == 0 and failed[0]["advantage"] == 0.0
+    original_uid, _, own = failed[0]["uid"].partition("#no-signal-")
+    assert own in trajectories  # a group of its own
+    siblings = [t for t in trajectories.values() if t["uid"] == original_uid]
+    assert len(siblings) == 3
+    winner = next(t["advantage"] for t in siblings if t["reward"] == 1.0)
+    losers = {round(t["advantage"], 4) for t in siblings if t["reward"] == 0.0}
+    # GRPO over the three judged siblings (1, 0, 0): the winner is twice as far from the mean as each loser
+    assert len(losers) == 1 and winner == pytest.approx(-2 * losers.pop(), rel=1e-3)
+    assert metrics["writing_rl/failure_rate"] == pytest.approx(1 / 8)

@@ -24,6 +24,8 @@ from writing_rl.testing.tokenizer import gpt2_tokenizer_dir
 QUALITIES = re.compile(r"QUALITIES=([\w.,]+)")
 FAIL = "FAIL"
 """A scripted quality that makes generation raise, as a crashed rollout would."""
+JUDGE_FAIL = "JUDGEFAIL"
+"""A scripted quality whose text makes the loopback judge refuse the request (HTTP 400): a failed judgement."""
 
 
 def tiny_model_dir(target: Path) -> Path:
@@ -55,6 +57,8 @@ class ScriptedLLMClient(LLMServerClient):
         self._calls[prompt] += 1
         if quality == FAIL:
             raise RuntimeError("scripted generation failure")
+        if quality == JUDGE_FAIL:
+            return "A piece of writing. QUALITY=5 JUDGE_FAULT=bad_request"
         return f"A piece of writing. QUALITY={quality}"
 
     async def generate(self, request_id: str, *, prompt_ids: list[int], sampling_params: dict[str, Any],
@@ -134,7 +138,7 @@ class TrainerOnCpu:
         batch = t._compute_advantage(batch, metrics)
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
                                select_fields=["uid", "session_id", "rm_scores", "advantages", "extra_fields",
-                                              "responses"])
+                                              "responses", "response_mask"])
         trajectories = {key: _row(data, i, t.tokenizer) for i, key in enumerate(batch.keys)}
         if t.config.trainer.save_freq > 0 and t.global_steps % t.config.trainer.save_freq == 0:
             t._save_checkpoint()
@@ -168,4 +172,5 @@ def _row(data: Any, i: int, tokenizer: Any) -> dict[str, Any]:
         "advantage": float(advantages.abs().max()) * (1 if float(advantages.sum()) >= 0 else -1),
         "extra": data["extra_fields"][i].get("reward_extra_info", {}),
         "response": tokenizer.decode(responses.tolist(), skip_special_tokens=True),
+        "trained_tokens": int(data["response_mask"][i].sum()),
     }

@@ -1,7 +1,8 @@
 """Trainer mode `writing_rl` (`trainer.v1.trainer_mode=writing_rl`): verl's synchronous PPO trainer plus our
-hooks: the job's coordinator created here (so it lives as long as the job), per-step reward metrics into verl's
-logger, the curriculum index saved into every checkpoint and restored on resume, and the validation phase
-announced to the coordinator (verl tells reward managers nothing about it)."""
+hooks: the job's coordinator created here (so it lives as long as the job), rollouts whose judgement failed
+taken out of the update (`no_signal`), per-step reward metrics into verl's logger, the curriculum index saved
+into every checkpoint and restored on resume, and the validation phase announced to the coordinator (verl
+tells reward managers nothing about it)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from writing_rl.curriculum.checkpoint import IndexSnapshot
 from writing_rl.verl_glue.compatibility import TRAINER_MODE, raise_for_fatal, trainer_fit_problems
 from writing_rl.verl_glue.coordinator import CoordinatorLostError, get_coordinator
+from writing_rl.verl_glue.no_signal import exclude_failed_judgements
 from writing_rl.verl_glue.settings import RewardSettings, reward_settings_from_config
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,11 @@ class WritingTrainer(PPOTrainerSync):
         pending = getattr(self, "_pending_sync_metrics", None) or {}
         pending.update(self._call_coordinator("step_metrics"))
         self._pending_sync_metrics = pending
+
+    def _compute_advantage(self, batch: Any, metrics: dict) -> Any:
+        excluded = exclude_failed_judgements(batch)
+        metrics["reward/no_signal_excluded"] = float(excluded)
+        return super()._compute_advantage(batch, metrics)
 
     def _validate(self) -> dict[str, float]:
         self._call_coordinator("begin_validation")
