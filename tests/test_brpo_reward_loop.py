@@ -207,3 +207,26 @@ def test_judging_overlaps_generation_and_cache_makes_repeats_free(
     assert requests_after_first == len(uids) * (G - 1) * 2
     assert genrm_server.stats()["requests"] == requests_after_first
     assert [r["reward_score"] for r in again] == [r["reward_score"] for r in first_run]
+
+
+def test_duplicate_session_never_drops_a_pending_member(ray_local: None, tokenizer_dir: str, tokenizer: Any,
+                                                        genrm_server: JudgeServerProcess) -> None:
+    """A second rollout claiming session 1 is refused with the reason; sessions 0, 1 and 3 still get rewards,
+    judged as soon as G rollouts arrived (no group timeout), and a rollout without session_id is refused."""
+    genrm_server.reset()
+    experiment = f"brpo-{uuid.uuid4().hex[:8]}"
+    uid = f"uid-{uuid.uuid4()}"
+    with reward_workers(make_config(tokenizer_dir, genrm_server, experiment)) as workers:
+        refs = [send(workers, rollout_data(tokenizer, row(0), f"text {s} QUALITY={q}", uid, s))
+                for s, q in ((0, 2), (1, 5), (1, 6), (3, 8))]
+        with pytest.raises(ray.exceptions.RayTaskError, match="session_id 1 arrived twice"):
+            ray.get(refs[2], timeout=60)
+        kept = ray.get([refs[0], refs[1], refs[3]], timeout=60)
+        legacy = rollout_data(tokenizer, row(1), "text QUALITY=3", f"uid-{uuid.uuid4()}", 0)
+        legacy.non_tensor_batch.pop("session_id")
+        with pytest.raises(ray.exceptions.RayTaskError, match="without uid/session_id"):
+            ray.get(send(workers, legacy), timeout=60)
+        stats = coordinator_stats(experiment)
+    assert sorted(r["reward_extra_info"]["brpo_group_size"] for r in kept) == [3, 3, 3]
+    assert sum(r["reward_extra_info"]["brpo_is_reference"] for r in kept) == 1
+    assert stats["brpo"]["duplicate_sessions"] == 1 and stats["brpo"]["timed_out_groups"] == 0

@@ -5,7 +5,9 @@ prompt lengths (M8), misspelt added keys (M9), a bad value named by its key (M10
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -106,3 +108,15 @@ def test_brpo_validation_rows_without_references_are_a_warning(data: Path, model
                  env=env_for(data, model_dir, tmp_path, VAL_FILE=str(tmp_path / "val.parquet")))
     assert "[warn] validation data: 2 validation row(s) have no reference" in result.stdout
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("script", ["scripts/train_brpo.sh", "scripts/train_writing_rl.sh"])
+def test_M5_scripts_refuse_a_key_given_as_the_variable_name_before_verl_prints_it(script: str, tmp_path: Path) -> None:
+    secret = "sk-PROBE-SECRET-123"
+    result = subprocess.run(["bash", script], capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env={**{k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")},
+                                 "JUDGE_API_KEY_ENV": secret, "RUN_DIR": str(tmp_path / "run")})
+    assert result.returncode == 2
+    assert "must be the NAME of the environment variable holding the key" in result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert not (tmp_path / "run").exists()  # stopped before anything was prepared or launched
