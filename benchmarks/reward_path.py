@@ -8,6 +8,8 @@ rollouts are sent at once, as verl's agent loop sends them when generation finis
   p50/p99 s           time from a rollout's arrival at a reward worker to its reward
   group p50/p99 s     BRPO: from a group's last rollout being sent to all its rewards
   judge calls         HTTP requests the judge server saw (BRPO: 15 x 2 orders per group of 16)
+BRPO's 8192-rollout burst keeps 8192 calls waiting at once, more than 8 of verl's reward workers accept (Ray's
+1000 concurrent calls per actor), so that row runs with the 17 workers preflight asks for.
 
     .venv/bin/python benchmarks/reward_path.py [--sizes 1024 8192] [--latencies 0 0.2]
 """
@@ -32,6 +34,7 @@ from writing_rl.cli_index import create_index
 from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.testing.tokenizer import gpt2_tokenizer_dir
+from writing_rl.verl_glue.compatibility import RAY_ASYNC_ACTOR_MAX_CONCURRENCY
 
 WORKERS = 8
 GROUP = 16
@@ -48,11 +51,11 @@ def rows(n_prompts: int) -> list[dict[str, Any]]:
 
 
 def manager_config(manager: str, tokenizer_dir: str, server: JudgeServerProcess, n_prompts: int, n: int,
-                   work: Path) -> Any:
+                   work: Path, workers: int) -> Any:
     train = work / "train.parquet"
     pq.write_table(pa.Table.from_pylist(rows(n_prompts)), train)
     experiment = f"bench-{uuid.uuid4().hex[:8]}"
-    common = [f"reward.num_workers={WORKERS}", f"actor_rollout_ref.rollout.n={n}", f"data.train_files={train}",
+    common = [f"reward.num_workers={workers}", f"actor_rollout_ref.rollout.n={n}", f"data.train_files={train}",
               f"data.train_batch_size={n_prompts}"]
     if manager in ("naive", "rate_limited"):
         return reward_loop_config(tokenizer_dir, [
@@ -92,7 +95,7 @@ async def push(workers: list, items: list[tuple[str, Any]]) -> tuple[float, list
 def warm_up(workers: list, tokenizer: Any, row: dict[str, Any], n: int) -> None:
     """One group per worker (a rollout each for n = 1), with fresh uids."""
     items = []
-    for w in range(WORKERS if n == 1 else 1):
+    for w in range(len(workers) if n == 1 else 1):
         uid = f"warm-{w}-{uuid.uuid4().hex[:8]}"
         items += [(uid, rollout_data(tokenizer, row, f"warm {s} QUALITY={s}", uid, s)) for s in range(n)]
     asyncio.run(push(workers, items))
@@ -101,9 +104,13 @@ def warm_up(workers: list, tokenizer: Any, row: dict[str, Any], n: int) -> None:
 def run_one(manager: str, size: int, latency: float, tokenizer_dir: str, tokenizer: Any) -> dict[str, Any]:
     n = GROUP if manager == "brpo" else 1
     n_prompts = size // n
+    # every BRPO rollout holds a reward-worker slot while its group gathers; verl's workers take at most 1000
+    # calls each, so a burst beyond that needs more workers (preflight and the manager refuse fewer)
+    workers_needed = -(-2 * size // RAY_ASYNC_ACTOR_MAX_CONCURRENCY) if manager == "brpo" else 0
+    n_workers = max(WORKERS, workers_needed)
     with JudgeServerProcess(mode="scores" if manager == "brpo" else "verdict", latency=latency) as server, \
             tempfile.TemporaryDirectory() as tmp:
-        config = manager_config(manager, tokenizer_dir, server, n_prompts, n, Path(tmp))
+        config = manager_config(manager, tokenizer_dir, server, n_prompts, n, Path(tmp), n_workers)
         table = rows(n_prompts)
         items = []
         for row in table:
@@ -116,7 +123,8 @@ def run_one(manager: str, size: int, latency: float, tokenizer_dir: str, tokeniz
             wall, lat, groups = asyncio.run(push(workers, items))
         calls = server.stats()["requests"]
     group_lat = np.array(list(groups.values())) if n > 1 else np.array([])
-    return {"manager": manager, "size": size, "latency": latency, "rate": size / wall, "wall": wall,
+    return {"manager": manager, "size": size, "latency": latency, "workers": n_workers, "rate": size / wall,
+            "wall": wall,
             "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
             "g50": float(np.percentile(group_lat, 50)) if group_lat.size else float("nan"),
             "g99": float(np.percentile(group_lat, 99)) if group_lat.size else float("nan"), "calls": calls}
@@ -132,16 +140,17 @@ def main() -> None:
 
     tokenizer_dir = str(gpt2_tokenizer_dir(Path(tempfile.mkdtemp()) / "tokenizer"))
     tokenizer = hf_tokenizer(tokenizer_dir)
-    ray.init(num_cpus=WORKERS + 4, include_dashboard=False, log_to_driver=False, configure_logging=False,
+    ray.init(num_cpus=64, include_dashboard=False, log_to_driver=False, configure_logging=False,
              runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "VERL_LOGGING_LEVEL": "WARN"}})
-    print(f"{WORKERS} reward workers, judge concurrency {JUDGE_CONCURRENCY}, BRPO groups of {GROUP}, both orders")
-    print(f"{'manager':>12} {'rollouts':>8} {'judge s':>7} | {'rollouts/s':>10} {'wall s':>7} | {'p50 s':>6} "
-          f"{'p99 s':>6} | {'group p50':>9} {'group p99':>9} | {'judge calls':>11}")
+    print(f"{WORKERS} reward workers (BRPO bursts beyond 1000 waiting calls per worker: as many as preflight "
+          f"requires), judge concurrency {JUDGE_CONCURRENCY}, BRPO groups of {GROUP}, both orders")
+    print(f"{'manager':>12} {'rollouts':>8} {'judge s':>7} {'workers':>7} | {'rollouts/s':>10} {'wall s':>7} | "
+          f"{'p50 s':>6} {'p99 s':>6} | {'group p50':>9} {'group p99':>9} | {'judge calls':>11}")
     for latency in args.latencies:
         for size in args.sizes:
             for manager in args.managers:
                 r = run_one(manager, size, latency, tokenizer_dir, tokenizer)
-                print(f"{r['manager']:>12} {r['size']:>8} {r['latency']:>7.1f} | {r['rate']:>10.0f} "
+                print(f"{r['manager']:>12} {r['size']:>8} {r['latency']:>7.1f} {r['workers']:>7} | {r['rate']:>10.0f} "
                       f"{r['wall']:>7.2f} | {r['p50']:>6.2f} {r['p99']:>6.2f} | {r['g50']:>9.2f} {r['g99']:>9.2f} | "
                       f"{r['calls']:>11}",
                       flush=True)
