@@ -150,6 +150,10 @@ def test_failures_score_zero_and_groups_of_one(ray_local: None, tokenizer_dir: s
     assert results[ref]["reward_score"] == 0.0 and results[ref]["reward_extra_info"]["brpo_is_reference"]
     others = [s for s in range(G) if s not in (ref, broken)]
     assert all(abs(results[s]["reward_score"]) == 1.0 for s in others)
+    # through verl's compute_advantage with the brpo estimator: the failed rollout gets no advantage
+    data, _ = advantages_for({uid: results}, tokenizer, threshold=1.0)
+    assert torch.all(data.batch["advantages"][broken] == 0) and torch.all(data.batch["advantages"][ref] == 0)
+    assert all(torch.any(data.batch["advantages"][s] != 0) for s in others)
     assert with_ref["reward_score"] == 1.0 and with_ref["reward_extra_info"]["brpo_group_size"] == 1
     assert losing["reward_score"] == -1.0  # compared with the strongest dataset reference
     assert without_ref["reward_score"] == 0.0

@@ -14,12 +14,14 @@ import torch
 import transfer_queue as tq
 from tensordict import NonTensorStack, TensorDict
 
-NO_SIGNAL_FLAGS = ("wrl_failed", "brpo_failed")
+NO_SIGNAL_FLAG = "wrl_failed"
+"""Writing-RL only: a failed BRPO member already has reward 0, hence advantage 0, and stays in its group so that
+the estimator's skew filter sees the same G as the scorer's `brpo_group_skewed`."""
 
 
 def _failed(extra_fields: Any) -> bool:
     info = extra_fields.get("reward_extra_info", {}) if isinstance(extra_fields, dict) else {}
-    return any(bool(info.get(flag)) for flag in NO_SIGNAL_FLAGS)
+    return bool(info.get(NO_SIGNAL_FLAG))
 
 
 def exclude_failed_judgements(batch: Any) -> int:
