@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -120,3 +121,11 @@ def test_M5_scripts_refuse_a_key_given_as_the_variable_name_before_verl_prints_i
     assert "must be the NAME of the environment variable holding the key" in result.stderr
     assert secret not in result.stdout + result.stderr
     assert not (tmp_path / "run").exists()  # stopped before anything was prepared or launched
+
+
+def test_preflight_writes_no_judge_cache(data: Path, model_dir: str, tmp_path: Path, judge_server: Any) -> None:
+    """Cosmetic finding: the reachability check used to create RUN_DIR/judge_cache_<exp>.sqlite."""
+    result = cli("preflight", "scripts/train_brpo.sh",
+                 env=env_for(data, model_dir, tmp_path, JUDGE_BASE_URL=judge_server.base_url, JUDGE_MODEL="test-judge"))
+    assert "[ok] judge reachable" in result.stdout, result.stdout
+    assert not list(tmp_path.rglob("*.sqlite"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib.metadata
 import json
 import subprocess
@@ -41,11 +42,11 @@ def print_checks(checks: list[Check]) -> None:
 
 
 def check_judge_reachable(settings: JudgeSettings) -> Check:
-    """GET /models on the judge: reachable, and serving the configured model."""
+    """GET /models on the judge: reachable, and serving the configured model. No cache: a check writes nothing."""
     from writing_rl.judge.client import JudgeClient
 
     async def models() -> list[str]:
-        async with JudgeClient(settings) as client:
+        async with JudgeClient(dataclasses.replace(settings, cache_path=None)) as client:
             return await client.list_models()
 
     try:
