@@ -6,24 +6,13 @@ different nodes, so a snapshot crosses between them as text, never as a path one
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from writing_rl.curriculum.index_file import history_path
+from writing_rl.curriculum.index_file import history_path, write_text_atomically
 from writing_rl.curriculum.swap import read_quietly
 
 SNAPSHOT_DIR = "writing_rl"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -48,8 +37,8 @@ class IndexSnapshot:
     def save_into(self, checkpoint_dir: Path) -> Path:
         """Write `<checkpoint_dir>/writing_rl/<index name>` (and its history); returns the index's path."""
         target = checkpoint_dir / SNAPSHOT_DIR / self.index_name
-        _write_atomically(history_path(target), self.history)
-        _write_atomically(target, self.index)
+        write_text_atomically(history_path(target), self.history)
+        write_text_atomically(target, self.index)
         return target
 
     @classmethod
@@ -59,5 +48,5 @@ class IndexSnapshot:
 
     def restore_to(self, live_index: Path) -> None:
         """Put the snapshot back in place of the live index and history (each replaced atomically)."""
-        _write_atomically(history_path(live_index), self.history)
-        _write_atomically(live_index, self.index)
+        write_text_atomically(history_path(live_index), self.history)
+        write_text_atomically(live_index, self.index)

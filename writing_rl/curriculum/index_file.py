@@ -75,11 +75,15 @@ def read_index(path: str | Path) -> dict[str, int]:
 
 def write_index(path: str | Path, state: Mapping[str, int]) -> None:
     """Atomically replace the file with `state` (for tools; training writes through `Curriculum`)."""
-    path = Path(path)
+    write_text_atomically(Path(path), render_index(state))
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Temporary file, fsync, rename, fsync of the folder: a crash leaves the old text or the new, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(render_index(state))
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
