@@ -50,6 +50,24 @@ class Preflight:
         self.skip_judge = skip_judge
         self.config: Any = None
         self.settings: Any = None
+        self._rows_by_path: dict[Path, list[dict[str, Any]]] = {}
+
+    def _data_files(self, key: str) -> list[Path]:
+        from writing_rl.verl_glue.config import config_paths
+
+        return [Path(p) for p in config_paths(self.config.data[key])]
+
+    def _rows(self, path: Path) -> list[dict[str, Any]]:
+        """A data file's rows, read once for all the checks that look at them (raises DataError)."""
+        from writing_rl.data.rows import read_rows
+
+        if path not in self._rows_by_path:
+            self._rows_by_path[path] = read_rows(path)
+        return self._rows_by_path[path]
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(str(self.config.actor_rollout_ref.model.path)).expanduser()
 
     def plugin(self) -> Check:
         import verl  # noqa: F401  (loads the plugin exactly as training will)
@@ -101,7 +119,7 @@ class Preflight:
         from verl.trainer.ppo.utils import need_critic, need_reference_policy
         from verl.utils.config import validate_config
 
-        model = Path(str(self.config.actor_rollout_ref.model.path)).expanduser()
+        model = self.model_dir
         if not (model / "config.json").is_file():
             return Skipped("verl validate_config", True,
                            f"actor_rollout_ref.model.path={model} is not a local folder with a config.json (a hub "
@@ -150,12 +168,12 @@ class Preflight:
         """Writing-RL only: the index file, if it exists already, must fit the training data."""
         if self.method != "writing_rl":
             return []
-        from writing_rl.curriculum.index_file import IndexFileError, index_path, read_index
+        from writing_rl.curriculum.index_file import IndexFileError, read_index
         from writing_rl.curriculum.ladders import ladder_lengths
         from writing_rl.curriculum.schedule import validate_state
         from writing_rl.data.rows import DataError
 
-        path = index_path(self.settings.run_dir, self.settings.experiment)
+        path = self.settings.index_path()
         try:
             ladders = ladder_lengths(self.settings.train_files)
         except DataError as exc:
@@ -180,8 +198,7 @@ class Preflight:
 
         checks = []
         for key in ("train_files", "val_files"):
-            files = self.config.data[key]
-            for path in [files] if isinstance(files, str) else list(files):
+            for path in self._data_files(key):
                 rows, problems = validate_training_file(path, require_references=self.method == "writing_rl")
                 checks.append(Check(f"data.{key}", not problems,
                                     f"{path}: {rows} rows" if not problems else "\n    " + "\n    ".join(problems)))
@@ -191,13 +208,12 @@ class Preflight:
         """BRPO validation rollouts are judged against the row's reference: without one they all score 0."""
         if self.method != "brpo" or int(self.config.trainer.test_freq) <= 0:
             return []
-        from writing_rl.data.rows import DataError, read_rows
+        from writing_rl.data.rows import DataError
 
-        files = self.config.data.val_files
         without = 0
-        for path in [files] if isinstance(files, str) else list(files):
+        for path in self._data_files("val_files"):
             try:
-                rows = read_rows(Path(path))
+                rows = self._rows(path)
             except DataError:
                 return []  # reported by the data check
             without += sum(not ((r.get("reward_model") or {}).get("ground_truth") or {}).get("target") for r in rows)
@@ -223,16 +239,14 @@ class Preflight:
 
     def split_overlap(self) -> list[Check]:
         """A validation id that is also a training id measures memorisation, not writing."""
-        from writing_rl.data.rows import DataError, read_rows
+        from writing_rl.data.rows import DataError
 
-        def ids(files: Any) -> set[str]:
-            found: set[str] = set()
-            for path in [files] if isinstance(files, str) else list(files):
-                found |= {str((r.get("extra_info") or {}).get("index")) for r in read_rows(Path(path))}
-            return found
+        def ids(key: str) -> set[str]:
+            return {str((r.get("extra_info") or {}).get("index")) for path in self._data_files(key)
+                    for r in self._rows(path)}
 
         try:
-            shared = sorted(ids(self.config.data.train_files) & ids(self.config.data.val_files))
+            shared = sorted(ids("train_files") & ids("val_files"))
         except DataError:
             return []  # reported by the data check
         if not shared:
@@ -244,17 +258,21 @@ class Preflight:
     def prompt_lengths(self) -> list[Check]:
         """Prompts longer than data.max_prompt_length (policy tokenizer + chat template, as verl counts them)."""
         from writing_rl.data.prompt_lengths import overlong_prompts
+        from writing_rl.data.rows import DataError
 
-        model = Path(str(self.config.actor_rollout_ref.model.path)).expanduser()
+        model = self.model_dir
         limit = int(self.config.data.max_prompt_length)
         if not model.is_dir():
             return [Skipped("prompt lengths", True, f"actor_rollout_ref.model.path={model} is not a local folder; "
                                                     "its tokenizer is needed to count prompt tokens")]
-        files = [("data.train_files", self.config.data.train_files), ("data.val_files", self.config.data.val_files)]
         problems: list[str] = []
-        for key, value in files:
-            for path in [value] if isinstance(value, str) else list(value):
-                problems += [f"{key} {p}" for p in overlong_prompts(Path(path), str(model), limit)]
+        for key in ("train_files", "val_files"):
+            for path in self._data_files(key):
+                try:
+                    rows = self._rows(path)
+                except DataError:
+                    continue  # reported by the data check
+                problems += [f"data.{key} {p}" for p in overlong_prompts(path, rows, str(model), limit)]
         if not problems:
             return [Check("prompt lengths", True, f"every prompt fits data.max_prompt_length={limit}")]
         action = ("verl drops them (data.filter_overlong_prompts)" if self.config.data.get("filter_overlong_prompts")
@@ -266,9 +284,9 @@ class Preflight:
         """Bad lines of the promotion history are skipped in training; say so before it starts."""
         if self.method != "writing_rl":
             return []
-        from writing_rl.curriculum.index_file import history_path, index_path, scan_history
+        from writing_rl.curriculum.index_file import history_path, scan_history
 
-        problems = scan_history(history_path(index_path(self.settings.run_dir, self.settings.experiment))).problems
+        problems = scan_history(history_path(self.settings.index_path())).problems
         if not problems:
             return []
         return [Warned("index history", True, "\n    " + "\n    ".join(problems[:10]))]

@@ -6,8 +6,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from writing_rl.data.rows import DataError, read_rows
-
 MAX_REPORTED = 10
 
 
@@ -24,12 +22,8 @@ def prompt_tokens(messages: list[dict[str, Any]], model_dir: str) -> int:
     return len(ids)
 
 
-def overlong_prompts(path: Path, model_dir: str, limit: int) -> list[str]:
-    """One line per row whose prompt has more than `limit` tokens (capped, with a count of the rest)."""
-    try:
-        rows = read_rows(path)
-    except DataError:
-        return []  # the data check reports unreadable files
+def overlong_prompts(path: Path, rows: list[dict[str, Any]], model_dir: str, limit: int) -> list[str]:
+    """One line per row of `path` whose prompt has more than `limit` tokens (capped, with a count of the rest)."""
     problems = []
     for number, row in enumerate(rows, start=1):
         messages = row.get("prompt")

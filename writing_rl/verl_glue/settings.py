@@ -28,6 +28,7 @@ from writing_rl.brpo.judging import ORDERS
 from writing_rl.brpo.skew import DEFAULT_SKEW_THRESHOLD
 from writing_rl.curriculum.index_file import index_path
 from writing_rl.judge.settings import JudgeSettings
+from writing_rl.verl_glue.config import config_paths
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,7 @@ def reward_settings_from_config(config: DictConfig) -> RewardSettings:
     judge = JudgeSettings.from_env(judge_values)
     brpo = BrpoSettings(**_section(kwargs, "brpo", [f.name for f in fields(BrpoSettings)]))
     writing = WritingRLSettings(**_section(kwargs, "writing_rl", [f.name for f in fields(WritingRLSettings)]))
-    train_files = config.data.get("train_files") or ()
-    train_files = (train_files,) if isinstance(train_files, str) else tuple(str(f) for f in train_files)
+    train_files = config_paths(config.data.get("train_files"))
     brpo_algorithm = config.algorithm.get("brpo", None) or {}
     return RewardSettings(experiment=experiment, judge=judge, method=str(config.reward.reward_manager.name),
                           run_dir=run_dir, brpo=brpo, writing_rl=writing,
