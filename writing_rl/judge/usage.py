@@ -26,9 +26,6 @@ class LatencyWindow:
         count = min(self.total - mark, len(self._values))
         return list(self._values)[-count:] if count > 0 else []
 
-    def __len__(self) -> int:
-        return len(self._values)
-
     def __iter__(self) -> Iterator[float]:
         return iter(self._values)
 

@@ -42,12 +42,14 @@ def unknown_added_keys(overrides: Sequence[str]) -> list[tuple[str, bool]]:
             continue
         parent_key, _, leaf = key.rpartition(".")
         parent = OmegaConf.select(defaults, parent_key) if parent_key else defaults
-        if not isinstance(parent, DictConfig) or leaf in parent or leaf in _known_fields(parent):
+        if not isinstance(parent, DictConfig) or leaf in parent:
             continue
-        known = sorted(set(parent.keys()) | _known_fields(parent))
-        guess = difflib.get_close_matches(leaf, known, n=1)
+        fields = _known_fields(parent)
+        if leaf in fields:
+            continue
+        guess = difflib.get_close_matches(leaf, sorted(set(parent.keys()) | fields), n=1)
         hint = f"; did you mean {parent_key}.{guess[0]}?" if guess else ""
-        certain = bool(_known_fields(parent))
+        certain = bool(fields)
         problems.append((f"+{key}: verl has no such key, so the value would be ignored{hint}" if certain else
                          f"+{key}: not in verl's config for {parent_key or 'the top level'}; fine only if your own "
                          f"code reads it{hint}", certain))

@@ -104,33 +104,39 @@ class JudgeCoordinator:
             return None
         return IndexSnapshot.read(self.settings.index_path())
 
-    async def restore_index(self, snapshot: IndexSnapshot) -> str:
+    async def restore_index(self, snapshot: IndexSnapshot) -> None:
         """Put a checkpoint's index back (on this node) and read it again at the next judgement."""
         if self._writing is not None:
             self._writing.curriculum.close()  # no write of the old curriculum may land after the restore
         snapshot.restore_to(self.settings.index_path())
         self._writing = None
-        return str(self.settings.index_path())
 
     async def begin_validation(self) -> None:
         """From now until `end_validation`, every rollout is a validation rollout (no curriculum change)."""
         self._validating = True
         self._val_start = await self.stats()
-        self._val_latency_mark = self._client.usage.latencies_s.total if self._client else 0
+        self._val_latency_mark = self._latency_total()
 
     async def end_validation(self) -> dict[str, float]:
         """Validation's own judge usage as `val-judge/*` (and `val-brpo/*`), kept out of the next training step."""
         self._validating = False
         current = await self.stats()
-        latencies = self._client.usage.latencies_s.since(self._val_latency_mark) if self._client else []
-        metrics = step_metrics({"judge": self._val_start["judge"]}, {"judge": current["judge"]}, latencies)
+        metrics = step_metrics({"judge": self._val_start["judge"]}, {"judge": current["judge"]},
+                               self._latencies_since(self._val_latency_mark))
         out = {f"val-{key}": value for key, value in metrics.items()}
         if "brpo_val" in current:
             out.update(brpo_val_metrics(self._val_start.get("brpo_val", {}), current["brpo_val"]))
         # the sync trainer validates after the step's metrics were taken: what was judged since is validation
         self._last_stats = current
-        self._latency_mark = self._client.usage.latencies_s.total if self._client else 0
+        self._latency_mark = self._latency_total()
         return out
+
+    def _latency_total(self) -> int:
+        """How many judge latencies were ever recorded: a mark for `_latencies_since`."""
+        return self._client.usage.latencies_s.total if self._client else 0
+
+    def _latencies_since(self, mark: int) -> list[float]:
+        return self._client.usage.latencies_s.since(mark) if self._client else []
 
     async def stats(self) -> dict[str, Any]:
         """Judge usage and method counters so far (for metrics and tests)."""
@@ -148,10 +154,9 @@ class JudgeCoordinator:
         if self._writing is not None:
             self._writing.curriculum.save(force=True)
         current = await self.stats()
-        metrics = step_metrics(self._last_stats, current,
-                               self._client.usage.latencies_s.since(self._latency_mark) if self._client else [])
+        metrics = step_metrics(self._last_stats, current, self._latencies_since(self._latency_mark))
         self._last_stats = current
-        self._latency_mark = self._client.usage.latencies_s.total if self._client else 0
+        self._latency_mark = self._latency_total()
         return metrics
 
     async def drain(self) -> None:
