@@ -111,11 +111,6 @@ if [[ "${WRITING_RL_PRINT_ARGS:-0}" == "1" ]]; then
 fi
 
 # verl prints its whole config at start-up: refuse a key given where the key's variable NAME belongs, unseen
-JUDGE_API_KEY_ENV="$JUDGE_API_KEY_ENV" python3 -c 'import os, sys
-from writing_rl.judge.settings import JudgeSettings
-try:
-    JudgeSettings(api_key_env=os.environ["JUDGE_API_KEY_ENV"])
-except ValueError as exc:
-    sys.exit(f"JUDGE_API_KEY_ENV: {exc}")' || exit 2
+JUDGE_API_KEY_ENV="$JUDGE_API_KEY_ENV" python3 -m writing_rl.judge.key_env_check || exit 2
 mkdir -p "$RUN_DIR" logs
 python3 -m verl.trainer.main_ppo "${ARGS[@]}" "$@" 2>&1 | tee "logs/${EXPERIMENT_NAME}.log"
