@@ -48,10 +48,16 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+def _as_in_a_terminal() -> None:
+    """A shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt;
+    the command under test must see Ctrl-C as a user's terminal delivers it, however the tests were launched."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli_process(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
     return subprocess.Popen([sys.executable, "-m", "writing_rl.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_as_in_a_terminal)
 
 
 # A4 ------------------------------------------------------------------------------------------------
