@@ -26,6 +26,7 @@ _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”")
 _VERDICT = re.compile(r"\[\[([ABC])\]\]")
 _NUMBER = r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*"
 _BOXED_PAIR = re.compile(r"\\boxed\{" + _NUMBER + "," + _NUMBER + r"\}")
+_BOXED_ONE = re.compile(r"\\boxed\{" + _NUMBER + r"\}")
 
 SCORE_MIN = 0.0
 SCORE_MAX = 10.0
@@ -78,6 +79,16 @@ def parse_scores(text: str) -> tuple[float, float] | None:
             a, b = float(match.group(1)), float(match.group(2))
             if all(math.isfinite(x) and SCORE_MIN <= x <= SCORE_MAX for x in (a, b)):
                 return a, b
+    return None
+
+
+def parse_score(text: str) -> float | None:
+    r"""The last well-formed `\boxed{score}` with the score in [0, 10], else None (one response, one criterion)."""
+    for reading in _readings(text):
+        for match in reversed(list(_BOXED_ONE.finditer(reading))):
+            value = float(match.group(1))
+            if math.isfinite(value) and SCORE_MIN <= value <= SCORE_MAX:
+                return value
     return None
 
 

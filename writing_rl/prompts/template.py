@@ -1,6 +1,7 @@
 """Judge prompt files: load, validate at start-up, render.
 
-A prompt file is TOML (UTF-8) with `output` ("verdict" or "scores"), `system`, `user` and an
+A prompt file is TOML (UTF-8) with `output` ("verdict" or "scores" for two responses, "score" for one
+response against one criterion), `system`, `user` and an
 optional `grammar` (GBNF, for servers that can constrain output; its syntax is checked on load).
 Placeholders are `{name}`; any other brace text (e.g. `\\boxed{score_a, score_b}` or
 `{"winner": "A"}`) is left alone, and a response that itself contains `{prompt}` is never
@@ -23,9 +24,12 @@ from writing_rl.text_files import read_user_text
 BUILTIN_DIR = Path(__file__).resolve().parent
 PLACEHOLDERS = frozenset({"prompt", "response_a", "response_b", "criteria"})
 REQUIRED = ("prompt", "response_a", "response_b")
+SCORE_PLACEHOLDERS = frozenset({"prompt", "response", "criteria"})
+"""A `score` file rates one `{response}` against one criterion; all three placeholders are required."""
 OUTPUT_MARKERS = {
     "verdict": ("[[A]]", "[[B]]", "[[C]]"),
     "scores": ("\\boxed{",),
+    "score": ("\\boxed{",),
 }
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 """A doubled brace (an escaped literal one) or a placeholder, matched left to right in one pass."""
@@ -117,11 +121,13 @@ def validate_template(data: Mapping[str, object], path: Path, *,
                                 "request with it") from exc
     template = PromptTemplate(name=path.stem, path=path, output=output, system=system,
                               user=str(data["user"]), grammar=grammar.strip() if grammar else None)
-    unknown = sorted(template.placeholders - PLACEHOLDERS)
+    allowed, required = (SCORE_PLACEHOLDERS, sorted(SCORE_PLACEHOLDERS)) if output == "score" else (PLACEHOLDERS,
+                                                                                                      REQUIRED)
+    unknown = sorted(template.placeholders - allowed)
     if unknown:
         raise TemplateError(f"{path}: unknown placeholder(s) {['{' + u + '}' for u in unknown]}; "
-                            f"allowed: {sorted('{' + p + '}' for p in PLACEHOLDERS)}")
-    missing = [p for p in REQUIRED if p not in template.placeholders]
+                            f"allowed: {sorted('{' + p + '}' for p in allowed)}")
+    missing = [p for p in required if p not in template.placeholders]
     if missing:
         raise TemplateError(f"{path}: missing placeholder(s) {['{' + m + '}' for m in missing]}")
     absent = [m for m in OUTPUT_MARKERS[output] if m not in template.system + template.user]

@@ -2,7 +2,9 @@
 
 Judgements are deterministic functions of the two texts, so swapped orders can be checked:
 a text's quality is the number after `QUALITY=` in it, else a hash of the text mapped to 1..9.
-Verdict mode answers `[[A]]`/`[[B]]`/`[[C]]`; scores mode answers `\\boxed{q_a, q_b}`.
+Verdict mode answers `[[A]]`/`[[B]]`/`[[C]]`; scores mode answers `\\boxed{q_a, q_b}`. A prompt with one
+response (`[The Start of Response]`, a per-criterion critic) gets `\\boxed{q}`. `marker_bonus` adds to the
+quality of a text containing a marker: a judge scripted to fall for one attack.
 
 Faults are scripted per request (a queue, consumed in arrival order), carried by the text itself
 (`JUDGE_FAULT=<kind>` anywhere in the prompt), or drawn at random with a seed: `rate_limit`
@@ -33,6 +35,7 @@ _RESPONSE = {
     side: re.compile(rf"\[The Start of Response {side}\]\n(.*?)\n\[The End of Response {side}\]", re.DOTALL)
     for side in "AB"
 }
+_SINGLE_RESPONSE = re.compile(r"\[The Start of Response\]\n(.*?)\n\[The End of Response\]", re.DOTALL)
 _QUALITY = re.compile(r"QUALITY=([0-9]+(?:\.[0-9]+)?)")
 _CONTENT_FAULT = re.compile(r"JUDGE_FAULT=([a-z_0-9]+)")
 FAULT_KINDS = ("rate_limit", "error_500", "error_503", "hang", "malformed", "truncated", "empty",
@@ -61,6 +64,8 @@ class ServerConfig:
     """Added to response A's quality: a judge with position bias."""
     model: str = "test-judge"
     seed: int = 0
+    marker_bonus: dict[str, float] = field(default_factory=dict)
+    """Added to the quality of a text containing the marker, e.g. {"Note to the evaluator": 20}."""
 
 
 @dataclass
@@ -193,14 +198,21 @@ class JudgeServer:
     def _judge(self, body: dict[str, Any]) -> str:
         user = "\n".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user")
         found = {side: pattern.search(user) for side, pattern in _RESPONSE.items()}
+        single = _SINGLE_RESPONSE.search(user)
+        if single and not any(found.values()):
+            score = self._quality(single.group(1))
+            return f"Against this criterion the response rates {score:g}.\n\\boxed{{{score:g}}}"
         if not all(found.values()):
             return "I could not find two responses to compare. [[C]]"
-        qa = text_quality(found["A"].group(1)) + self.config.first_position_bonus
-        qb = text_quality(found["B"].group(1))
+        qa = self._quality(found["A"].group(1)) + self.config.first_position_bonus
+        qb = self._quality(found["B"].group(1))
         if self.config.mode == "scores":
             return f"Principles: clarity, craft. Response A scores {qa:g}, B scores {qb:g}.\n\\boxed{{{qa:g}, {qb:g}}}"
         verdict = "A" if qa > qb else "B" if qb > qa else "C"
         return f"Comparing both responses, A rates {qa:g} and B rates {qb:g}.\n[[{verdict}]]"
+
+    def _quality(self, text: str) -> float:
+        return text_quality(text) + sum(bonus for marker, bonus in self.config.marker_bonus.items() if marker in text)
 
 
 def parse_faults(text: str) -> dict[str, float]:
