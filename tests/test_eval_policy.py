@@ -1,0 +1,179 @@
+"""`writing-rl eval policy` against the loopback judge (real HTTP, real subprocesses): win rate and its interval,
+ties and flips, per-criterion scores, the HTML report; the statistics on synthetic data with a known answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from writing_rl.evaluation.statistics import bootstrap_ci, fit_length_controlled, length_feature
+from writing_rl.testing.cli_runner import run_cli
+from writing_rl.testing.server_process import JudgeServerProcess
+from writing_rl.testing.writer_process import WriterServerProcess
+
+# (policy quality, baseline quality) per prompt: 7 wins, 2 losses, 1 tie
+QUALITIES = [(8, 3)] * 7 + [(2, 6)] * 2 + [(5, 5)]
+CRITERIA = "- Vivid imagery\n- Clear structure"
+CRITERIA_PROMPTS = 4  # the first four (all policy wins: 8 vs 3) carry two criteria each
+
+
+def write_inputs(folder: Path) -> tuple[Path, Path, Path]:
+    prompts, policy, baseline = folder / "prompts.jsonl", folder / "policy.jsonl", folder / "baseline.jsonl"
+    with prompts.open("w") as p, policy.open("w") as a, baseline.open("w") as b:
+        for i, (qp, qb) in enumerate(QUALITIES):
+            row: dict[str, Any] = {"id": f"p{i}", "prompt": f"Write piece {i}."}
+            if i < CRITERIA_PROMPTS:
+                row["criteria"] = CRITERIA
+            p.write(json.dumps(row) + "\n")
+            a.write(json.dumps({"id": f"p{i}", "response": f"Policy text {i} " + "more words " * (i + 5)
+                                + f"QUALITY={qp}"}) + "\n")
+            b.write(json.dumps({"id": f"p{i}", "response": f"Baseline text {i} QUALITY={qb}"}) + "\n")
+    return prompts, policy, baseline
+
+
+def eval_policy(server: JudgeServerProcess | str, prompts: Path, policy: Path | None, baseline: Path | None,
+                out_dir: Path, *extra: str) -> Any:
+    base_url = server if isinstance(server, str) else server.base_url
+    sides = [*(["--policy", str(policy)] if policy else []), *(["--baseline", str(baseline)] if baseline else [])]
+    return run_cli("eval", "policy", "--prompts", str(prompts), *sides, "--out-dir", str(out_dir), "--json",
+                   "--base-url", base_url, "--model", "test-judge", *extra)
+
+
+def test_win_rate_interval_criteria_and_report(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    prompts, policy, baseline = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    cache = str(tmp_path / "judge.sqlite")
+    result = eval_policy(judge_server, prompts, policy, baseline, out, "--cache", cache)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) == 1
+    summary = json.loads(result.stdout)
+    per_prompt_scores = [1.0] * 7 + [0.0] * 2 + [0.5]
+    assert summary["pairs"] == 10 and summary["usable_pairs"] == 10 and summary["prompts"] == 10
+    assert (summary["wins"], summary["losses"], summary["ties"], summary["flips"]) == (7, 2, 1, 0)
+    assert summary["win_rate"] == pytest.approx(0.75) and summary["tie_rate"] == pytest.approx(0.1)
+    assert summary["win_rate_ci"] == pytest.approx(list(bootstrap_ci(per_prompt_scores, seed=0)))
+    low, high = summary["win_rate_ci"]
+    assert 0.4 < low < 0.75 < high <= 1.0
+    assert summary["parse_failures"] == 0 and summary["judge_failures"] == 0
+    assert 0.0 <= summary["length_controlled_win_rate"] <= 1.0
+    # critic: QUALITY is the score the loopback judge gives each criterion
+    assert summary["criteria_prompts"] == CRITERIA_PROMPTS
+    assert summary["criteria_mean_policy"] == 8.0 and summary["criteria_mean_baseline"] == 3.0
+    assert judge_server.stats()["requests"] == 10 * 2 + CRITERIA_PROMPTS * 2 * 2
+
+    records = [json.loads(line) for line in (out / "per_prompt.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == [f"p{i}" for i in range(10)]
+    assert records[0]["criteria"] == {"Vivid imagery": {"policy": 8.0, "baseline": 3.0},
+                                      "Clear structure": {"policy": 8.0, "baseline": 3.0}}
+    assert records[7]["loss"] == 1 and records[7]["verdicts"] == [["B", "A"]] and "criteria" not in records[7]
+    assert json.loads((out / "summary.json").read_text())["wins"] == 7
+
+    report = (out / "report.html").read_text()
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', report)
+    assert [name for name, _ in images] == ["win rate", "lengths", "scores"]
+    assert all(base64.b64decode(data).startswith(b"\x89PNG") for _, data in images)
+    assert "<td>p9</td>" in report and "http" not in report.split("<body>")[1].split("<h2>")[0]
+
+    again = eval_policy(judge_server, prompts, policy, baseline, tmp_path / "again", "--cache", cache)
+    assert json.loads(again.stdout)["http_requests"] == 0  # a rerun is free
+    assert judge_server.stats()["requests"] == 10 * 2 + CRITERIA_PROMPTS * 2 * 2
+
+
+def test_position_bias_shows_as_flips(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    judge_server.configure(first_position_bonus=10.0)  # whatever is shown first wins
+    prompts, policy, baseline = write_inputs(tmp_path)
+    summary = json.loads(eval_policy(judge_server, prompts, policy, baseline, tmp_path / "out",
+                                     "--no-criteria").stdout)
+    assert summary["flips"] == 10 and summary["flip_rate"] == 1.0 and summary["wins"] == 0
+    assert summary["win_rate"] == 0.5 and summary["win_rate_ci"] == [0.5, 0.5]
+
+
+def test_generation_parquet_with_samples(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    """Our verl parquet as prompts, and main_generation_server's output (input rows + `responses`, n per row)."""
+    rows = [{"data_source": "writing", "prompt": [{"role": "user", "content": f"Write {i}."}],
+             "reward_model": {"style": "rule", "ground_truth": {"prompt": f"Write {i}.", "target": ["ref"],
+                                                                "criteria": None, "id": f"w{i}"}},
+             "extra_info": {"index": f"w{i}", "split": "test"}} for i in range(3)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "test.parquet")
+    policy = pd.DataFrame([{**r, "responses": [f"<think>plan</think>pol {i} QUALITY=7", f"pol {i}b QUALITY=1"]}
+                           for i, r in enumerate(rows)])
+    baseline = pd.DataFrame([{**r, "responses": [f"base {i} QUALITY=4", f"base {i}b QUALITY=4"]}
+                             for i, r in enumerate(rows)])
+    policy.to_parquet(tmp_path / "policy_gen.parquet")
+    baseline.to_parquet(tmp_path / "baseline_gen.parquet")
+    result = eval_policy(judge_server, tmp_path / "test.parquet", tmp_path / "policy_gen.parquet",
+                         tmp_path / "baseline_gen.parquet", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["pairs"] == 6 and summary["wins"] == 3 and summary["losses"] == 3
+    assert summary["win_rate"] == 0.5 and summary["prompts"] == 3
+    records = [json.loads(line) for line in (tmp_path / "out" / "per_prompt.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == ["w0", "w1", "w2"] and all(r["score"] == 0.5 for r in records)
+
+
+def test_responses_generated_from_endpoints_are_cached(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    prompts, _, _ = write_inputs(tmp_path)
+    with WriterServerProcess(qualities={"policy-ckpt": 8, "base-model": 3}) as writers:
+        args = ["--policy-base-url", writers.base_url, "--policy-model", "policy-ckpt",
+                "--baseline-base-url", writers.base_url, "--baseline-model", "base-model", "--no-criteria"]
+        first = eval_policy(judge_server, prompts, None, None, tmp_path / "out", *args)
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["win_rate"] == 1.0
+        assert writers.stats()["requests"] == 20
+        saved = [json.loads(line) for line in (tmp_path / "out" / "policy_responses.jsonl").read_text().splitlines()]
+        assert len(saved) == 10 and "QUALITY=8" in saved[0]["response"][0]
+        second = eval_policy(judge_server, prompts, None, None, tmp_path / "out", *args)
+        assert second.returncode == 0, second.stderr
+        assert writers.stats()["requests"] == 20  # generation cache: nothing generated twice
+
+
+def test_bad_inputs_name_the_file_row_and_ids(tmp_path: Path) -> None:
+    prompts, policy, baseline = write_inputs(tmp_path)
+    short = tmp_path / "short.jsonl"
+    short.write_text("\n".join(policy.read_text().splitlines()[:8]) + "\n")
+    result = eval_policy("http://127.0.0.1:9/v1", prompts, short, baseline, tmp_path / "out")
+    assert result.returncode == 2
+    assert f"--policy {short}: no response for 2 prompt id(s) ['p8', 'p9']" in result.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "p0", "response": ""}\n')
+    result = eval_policy("http://127.0.0.1:9/v1", prompts, policy, bad, tmp_path / "out")
+    assert result.returncode == 2 and f"--baseline {bad}, row 1: field 'response'" in result.stderr
+    result = eval_policy("http://127.0.0.1:9/v1", prompts, policy, baseline, prompts)
+    assert result.returncode == 2 and "--out-dir" in result.stderr and "is a file" in result.stderr
+
+
+def test_bootstrap_interval_matches_the_normal_approximation() -> None:
+    rng = np.random.default_rng(1)
+    scores = (rng.random(400) < 0.7).astype(float)
+    low, high = bootstrap_ci(scores, seed=0)
+    assert low < scores.mean() < high
+    assert high - low == pytest.approx(2 * 1.96 * np.sqrt(scores.mean() * (1 - scores.mean()) / 400), abs=0.01)
+    assert bootstrap_ci(scores, seed=0) == (low, high)  # seeded
+
+
+@pytest.mark.parametrize(("intercept", "slope"), [(0.0, 2.0), (1.0, 1.5), (-0.5, 0.0)])
+def test_length_controlled_win_rate_recovers_the_truth(intercept: float, slope: float) -> None:
+    """Synthetic outcomes from a known model: the policy is longer on average, the judge rewards length."""
+    rng = np.random.default_rng(7)
+    policy_words = rng.integers(150, 600, size=8000)
+    baseline_words = rng.integers(100, 300, size=8000)
+    x = length_feature(policy_words, baseline_words)
+    wins = (rng.random(8000) < 1 / (1 + np.exp(-(intercept + slope * x)))).astype(float)
+    fit = fit_length_controlled(wins, x)
+    truth = 1 / (1 + np.exp(-intercept))
+    assert fit.win_rate == pytest.approx(truth, abs=0.03)
+    assert fit.length_coefficient == pytest.approx(slope, abs=0.2)
+    if slope > 0:
+        assert wins.mean() > truth + 0.1  # the raw win rate is inflated by length; the controlled one is not
+
+
+def test_length_control_stays_finite_when_every_pair_is_won() -> None:
+    fit = fit_length_controlled([1.0] * 20, np.linspace(-1, 1, 20))
+    assert 0.9 < fit.win_rate <= 1.0 and np.isfinite(fit.length_coefficient)
