@@ -77,6 +77,9 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
     add_judge_options(eval_cmd)
     eval_cmd.set_defaults(handler=run_eval)
 
+    from writing_rl.cli_probe import add_probe_command  # imported here: cli_probe uses this module's helpers
+    add_probe_command(commands)
+
 
 def _add_template_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default="pairwise",
