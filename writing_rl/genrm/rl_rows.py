@@ -1,0 +1,111 @@
+"""Preference pairs -> verl RL rows for training the GenRM with a verifiable reward.
+
+Every pair gives two rows, one per presentation order: the prompt is the GenRM prompt file's system and user
+messages over (prompt, A, B), and the ground truth is the side the human-preferred text is shown on,
+`{"preferred": "A" | "B"}`. Both orders of a pair stay in the same split, so validation never sees a pair that
+training saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from writing_rl.data.build import _move_stale_test_file, _write
+from writing_rl.data.rows import DataError, read_rows, require_text, row_id, unique_ids
+from writing_rl.prompts import PromptTemplate, TemplateError, load_template
+
+GENRM_DATA_SOURCE = "genrm_pairwise"
+SIDES = ("A", "B")
+SPLITS = ("train", "test")
+
+
+def load_genrm_template(name_or_path: str | Path) -> PromptTemplate:
+    """A prompt file that asks for two scores and needs nothing but the prompt and the two texts."""
+    template = load_template(name_or_path, expect_output="scores")
+    if template.uses_criteria:
+        raise TemplateError(f"{template.path}: uses {{criteria}}, which preference pairs do not have; use a prompt "
+                            "file without it (e.g. the built-in genrm)")
+    return template
+
+
+def read_pairs(path: Path) -> list[dict[str, str]]:
+    """Pairs `{id, prompt, chosen, rejected}` from our pairs parquet (or JSONL of the same fields; a row without an
+    id gets its 0-based position)."""
+    rows = read_rows(path)
+    if not rows:
+        raise DataError(f"{path}: no pairs")
+
+    def where(number: int) -> str:
+        return f"{path}, row {number}"
+
+    ids = unique_ids([row_id(row, where(n)) for n, row in enumerate(rows, start=1)], where,
+                     generated=lambda n: str(n - 1))
+    pairs = []
+    for number, (pair_id, row) in enumerate(zip(ids, rows, strict=True), start=1):
+        texts = {key: require_text(row, key, where(number)) for key in ("prompt", "chosen", "rejected")}
+        if texts["chosen"].strip() == texts["rejected"].strip():
+            raise DataError(f"{where(number)}: 'chosen' and 'rejected' are the same text, so neither side is "
+                            "preferred; remove the pair (`writing-rl data pairs` drops such pairs)")
+        pairs.append({"id": pair_id, **texts})
+    return pairs
+
+
+def genrm_rl_rows(pair: dict[str, str], template: PromptTemplate, split: str) -> list[dict[str, Any]]:
+    """The pair's two rows: the chosen text shown as A, then shown as B."""
+    rows = []
+    for side in SIDES:
+        first, second = (pair["chosen"], pair["rejected"]) if side == "A" else (pair["rejected"], pair["chosen"])
+        rows.append({
+            "data_source": GENRM_DATA_SOURCE,
+            "prompt": template.render(prompt=pair["prompt"], response_a=first, response_b=second),
+            "ability": "judging",
+            "reward_model": {"style": "rule", "ground_truth": {"preferred": side}},
+            "extra_info": {"index": f"{pair['id']}:{side}", "pair_id": pair["id"], "preferred": side,
+                           "split": split},
+        })
+    return rows
+
+
+def pair_files(input_path: Path) -> dict[str, Path]:
+    """Split -> pairs file: a folder written by `writing-rl data pairs` (train.parquet, test.parquet if there is
+    one), or one file, which becomes the train split."""
+    if not input_path.exists():
+        raise DataError(f"{input_path}: not found; give a pairs file or the --out-dir of `writing-rl data pairs`")
+    if input_path.is_file():
+        return {"train": input_path}
+    files = {split: input_path / f"{split}.parquet" for split in SPLITS if (input_path / f"{split}.parquet").is_file()}
+    if "train" not in files:
+        raise DataError(f"{input_path}: no train.parquet in this folder; run `writing-rl data pairs INPUT --out-dir "
+                        f"{input_path}` first")
+    return files
+
+
+def build_genrm_rl(input_path: Path, out_dir: Path, *, template: str | Path = "genrm"
+                   ) -> tuple[dict[Path, int], Path | None]:
+    """Write OUT_DIR/<split>.parquet for each split of the input: each file written with its row count, and where
+    an older test.parquet was moved (input without a test split), so validation cannot use stale rows."""
+    prompt_file = load_genrm_template(template)
+    sources = pair_files(input_path)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--out-dir {out_dir}: is an existing file; give a folder (it is created if missing)")
+    for split, source in sources.items():
+        if (out_dir / f"{split}.parquet").resolve() == source.resolve():
+            raise DataError(f"{source}: is the input, and would be replaced by the RL rows; choose another --out-dir")
+    rows = {split: [r for pair in read_pairs(path) for r in genrm_rl_rows(pair, prompt_file, split)]
+            for split, path in sources.items()}
+    if "test" in rows:
+        train_ids = {r["extra_info"]["pair_id"] for r in rows["train"]}
+        shared = sorted(train_ids & {r["extra_info"]["pair_id"] for r in rows["test"]})
+        if shared:
+            raise DataError(f"{sources['test']}: {len(shared)} pair id(s) are also in {sources['train']}: "
+                            f"{shared[:5]}; rebuild the split with `writing-rl data pairs --test-size N`")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"--out-dir {out_dir}: cannot create it ({exc.strerror})") from exc
+    written = {}
+    for split, split_rows in rows.items():
+        _write(split_rows, out_dir / f"{split}.parquet")
+        written[out_dir / f"{split}.parquet"] = len(split_rows)
+    return written, (None if "test" in rows else _move_stale_test_file(out_dir))
