@@ -1,0 +1,4 @@
+"""Margin-aware data selection: generate, measure the policy's margin, rank the candidates into ladders.
+
+`writing-rl data select` (cli_select.py) drives it; docs/data-selection.md describes the method.
+"""
