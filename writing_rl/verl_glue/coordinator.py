@@ -25,6 +25,7 @@ from writing_rl.prompts import load_template
 from writing_rl.rollout import RolloutSample
 from writing_rl.verl_glue.metrics import brpo_val_metrics, step_metrics
 from writing_rl.verl_glue.settings import RewardSettings
+from writing_rl.watch import RewardHackingWatch
 
 logger = logging.getLogger(__name__)
 MAX_PENDING_CALLS = 100_000
@@ -51,6 +52,7 @@ class JudgeCoordinator:
         self._validating = False
         self._val_start: dict[str, Any] = {"judge": {}}
         self._val_latency_mark = 0
+        self._watch = RewardHackingWatch()
         gc.freeze()  # start-up objects out of the collector's way: no long pauses in the event loop
 
     def _judge_client(self) -> JudgeClient:
@@ -84,16 +86,25 @@ class JudgeCoordinator:
         rollout = RolloutSample.from_dict(sample)
         return replace(rollout, validation=True) if self._validating and not rollout.validation else rollout
 
+    def _watched(self, rollout: RolloutSample, result: dict[str, Any]) -> dict[str, Any]:
+        """Feed a training rollout to the reward-hacking watch; a failed judgement or BRPO's reference carries
+        no reward signal to correlate with length."""
+        if not rollout.validation:
+            extra = result.get("extra", {})
+            no_signal = extra.get("wrl_failed") or extra.get("brpo_failed") or extra.get("brpo_is_reference")
+            self._watch.observe(rollout.uid, rollout.response, None if no_signal else result["reward"])
+        return result
+
     async def score_writing(self, sample: dict[str, Any]) -> dict[str, Any]:
         rollout = self._rollout(sample)
         expected = self.settings.val_n if rollout.validation else self.settings.rollout_n
-        return await self._writing_scorer().submit(rollout, expected)
+        return self._watched(rollout, await self._writing_scorer().submit(rollout, expected))
 
     async def score_brpo(self, sample: dict[str, Any]) -> dict[str, Any]:
         rollout = self._rollout(sample)
         expected = self.settings.val_n if rollout.validation else (
             self.settings.brpo.group_size or self.settings.rollout_n)
-        return await self._brpo_scorer().submit(rollout, expected)
+        return self._watched(rollout, await self._brpo_scorer().submit(rollout, expected))
 
     async def save_index(self) -> IndexSnapshot | None:
         """Write the index now and return it with its history as text: the trainer, possibly on another node,
@@ -155,6 +166,7 @@ class JudgeCoordinator:
             self._writing.curriculum.save(force=True)
         current = await self.stats()
         metrics = step_metrics(self._last_stats, current, self._latencies_since(self._latency_mark))
+        metrics.update(self._watch.step_metrics())
         self._last_stats = current
         self._latency_mark = self._latency_total()
         return metrics
