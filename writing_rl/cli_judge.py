@@ -9,14 +9,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
+from writing_rl import __version__
 from writing_rl.cli_options import add_judge_options, judge_settings_from_args
-from writing_rl.data.rows import DataError
+from writing_rl.data.rows import DataError, read_rows
+from writing_rl.judge.best_of_k import (
+    SetResult,
+    collect_sets,
+    evaluate_sets,
+    is_candidate_set_file,
+    load_candidate_sets,
+    split_degenerate,
+    summarize_sets,
+)
 from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.evaluation import (
     PairResult,
@@ -36,6 +49,7 @@ from writing_rl.text_files import read_user_text
 INTERRUPTED = 130
 """The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
 NO_VERDICT = 1
+T = TypeVar("T")
 
 
 def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -58,21 +72,35 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
     try_cmd.set_defaults(handler=run_try)
 
     eval_cmd = commands.add_parser(
-        "eval", help="accuracy and biases on preference pairs, both orders",
+        "eval", help="accuracy and biases on preference pairs (both orders), or best-of-k sets",
         description="Judge every pair in both orders and report accuracy (correct in both orders), "
                     "position consistency, first-position win rate, tie rate, parse and judge failures, "
-                    "mean length of preferred vs rejected texts and tokens paid (cached judgements cost "
-                    "none). Pairs whose chosen and rejected texts are identical are skipped and counted. "
+                    "mean length of preferred vs rejected texts, length bias (how often the longer text "
+                    "wins, against how often the longer text is the chosen one; length_bias is the "
+                    "difference, > 0 when the judge favours length beyond the labels) and tokens paid "
+                    "(cached judgements cost none). Pairs whose chosen and rejected texts are identical "
+                    "are skipped and counted. "
+                    "Best-of-k (RewardBench 2 style): when every row's 'rejected' is an array, each row is a "
+                    "set of one chosen and k-1 rejected answers; every candidate is judged against every "
+                    "other in both orders (k(k-1) judgements per set), a judgement gives its winner 1 point "
+                    "(0.5 each on a tie), and the set is solved when the chosen answer alone has the most "
+                    "points; accuracy, tie rate (chosen shares the top) and the random baseline (mean 1/k) "
+                    "are reported. "
                     "Re-running with the same --cache resumes for free, also after Ctrl-C (which writes "
-                    "the summary and --out lines of the pairs judged so far and exits 130). Exit code 1 "
+                    "the summary and --out lines of what was judged so far and exits 130). Exit code 1 "
                     "when no judgement gave a verdict.")
     eval_cmd.add_argument("--pairs", required=True, type=Path,
-                          help="JSONL, JSON array or parquet with fields prompt, chosen, rejected (optional id)")
+                          help="JSONL, JSON array or parquet: pairs {id?, prompt, chosen, rejected} or "
+                               "best-of-k sets {id?, prompt, chosen, rejected: [text, ...]}")
     eval_cmd.add_argument("--out", type=Path,
-                          help="write one JSON line per pair here (checked before judging; never the "
+                          help="write one JSON line per pair (or set) here (checked before judging; never the "
                                "--pairs or --cache file)")
     eval_cmd.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    eval_cmd.add_argument("--limit", type=_positive_int, help="only the first N pairs (N >= 1)")
+    eval_cmd.add_argument("--summary-json", type=Path,
+                          help="also write the summary to this file with what it was measured on (input "
+                               "file and its sha256, judge model and settings, template, time, complete or "
+                               "interrupted), so that two runs can be compared")
+    eval_cmd.add_argument("--limit", type=positive_int, help="only the first N pairs or sets (N >= 1)")
     _add_template_options(eval_cmd)
     add_judge_options(eval_cmd)
     eval_cmd.set_defaults(handler=run_eval)
@@ -89,7 +117,7 @@ def _add_template_options(parser: argparse.ArgumentParser) -> None:
                         help="prompt file used when criteria are given")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError as exc:
@@ -167,25 +195,45 @@ def _print_try_result(result: Comparison) -> int:
     return 0 if result.verdict else NO_VERDICT
 
 
-def check_out_path(out: Path, pairs: Path, cache: str | None) -> None:
-    """Before any judging: --out must be a writable file that is neither the input nor the cache."""
+def check_out_path(out: Path, pairs: Path, cache: str | None, option: str = "--out") -> None:
+    """Before any judging: an output must be a writable file that is neither the input nor the cache."""
     target = out.resolve()
     if target == pairs.resolve():
-        raise DataError(f"--out {out}: is the --pairs file, which the results would replace; give another file")
+        raise DataError(f"{option} {out}: is the --pairs file, which the results would replace; give another file")
     if cache and target == Path(cache).resolve():
-        raise DataError(f"--out {out}: is the --cache file, which the results would replace; give another file")
+        raise DataError(f"{option} {out}: is the --cache file, which the results would replace; give another file")
     if out.is_dir():
-        raise DataError(f"--out {out}: is a directory; give a file name, e.g. {out / 'results.jsonl'}")
+        raise DataError(f"{option} {out}: is a directory; give a file name, e.g. {out / 'results.jsonl'}")
     folder = target.parent
     while not folder.exists():
         folder = folder.parent
     if not folder.is_dir():
-        raise DataError(f"--out {out}: {folder} is a file, not a folder")
+        raise DataError(f"{option} {out}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise DataError(f"--out {out}: not writable (permission denied); give a file in a folder you can write")
+        raise DataError(f"{option} {out}: not writable (permission denied); give a file in a folder you can write")
 
 
-def _write_out(path: Path, results: Sequence[PairResult]) -> None:
+def run_interruptible(judge: PairwiseJudge, work: Callable[[list[PairResult]], Coroutine[Any, Any, T]]
+                      ) -> tuple[T | None, list[PairResult]]:
+    """(result, finished): `work(finished)` run to the end, or (None, what it finished) after Ctrl-C.
+
+    The judge is closed either way, so nothing is left talking to a closed HTTP session.
+    """
+    finished: list[PairResult] = []
+
+    async def go() -> T:
+        try:
+            return await work(finished)
+        finally:
+            await judge.aclose()
+
+    try:
+        return asyncio.run(go()), finished
+    except KeyboardInterrupt:
+        return None, finished
+
+
+def _write_out(path: Path, results: Sequence[PairResult | SetResult]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as handle:
@@ -195,42 +243,97 @@ def _write_out(path: Path, results: Sequence[PairResult]) -> None:
         raise DataError(f"--out {path}: cannot write ({exc.strerror}); the summary above is complete") from exc
 
 
-def _pairs_to_judge(args: argparse.Namespace) -> tuple[list[PreferencePair], int]:
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_summary_json(args: argparse.Namespace, settings: JudgeSettings, kind: str, summary: dict[str, Any],
+                        complete: bool) -> None:
+    """The summary with what it was measured on: two files of runs on the same input can be compared."""
+    judge = {key: value for key, value in settings.public_dict().items()
+             if key in ("base_url", "model", "temperature", "max_tokens", "output_constraint", "extra_body")}
+    record = {"kind": kind, "complete": complete, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "writing_rl_version": __version__,
+              "input": {"path": str(args.pairs), "sha256": _file_sha256(args.pairs), "limit": args.limit},
+              "judge": {**judge, "template": args.template}, "summary": summary}
+    path: Path = args.summary_json
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"--summary-json {path}: cannot write ({exc.strerror}); the summary above is "
+                        "complete") from exc
+
+
+def skip_identical_pairs(path: Path, pairs: Sequence[PreferencePair]) -> tuple[list[PreferencePair], int]:
     """The pairs to judge and how many identical ones were skipped (with a warning)."""
-    pairs, identical = split_identical(load_pairs(args.pairs)[: args.limit])
+    pairs, identical = split_identical(pairs)
     if identical:
         ids = [p.id for p in identical]
         print(f"writing-rl: warning: skipped {len(ids)} pair(s) whose chosen and rejected texts are identical "
               f"(they measure nothing): ids {ids[:10]}{' ...' if len(ids) > 10 else ''}", file=sys.stderr)
     if not pairs:
-        raise DataError(f"{args.pairs}: no pair left to judge (every chosen text equals its rejected text)")
+        raise DataError(f"{path}: no pair left to judge (every chosen text equals its rejected text)")
     return pairs, len(identical)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     settings = judge_settings_from_args(args)
-    if args.out:
-        check_out_path(args.out, args.pairs, settings.cache_path)
-    pairs, skipped = _pairs_to_judge(args)
+    for option, path in (("--out", args.out), ("--summary-json", args.summary_json)):
+        if path:
+            check_out_path(path, args.pairs, settings.cache_path, option)
+    if args.out and args.summary_json and args.out.resolve() == args.summary_json.resolve():
+        raise DataError(f"--summary-json {args.summary_json}: is also the --out file; give two different files")
+    rows = read_rows(args.pairs)
+    if is_candidate_set_file(args.pairs, rows):
+        return _run_best_of_k(args, settings, rows)
+    pairs, skipped = skip_identical_pairs(args.pairs, load_pairs(args.pairs, rows)[: args.limit])
     judge = _make_judge(settings, _load_templates(args))
-    finished: list[PairResult] = []
-
-    async def go() -> list[PairResult]:
-        try:
-            return await evaluate_pairs(judge, pairs, progress=sys.stderr.isatty() or not args.json,
-                                        finished=finished)
-        finally:
-            await judge.aclose()
-
-    try:
-        results, interrupted = asyncio.run(go()), False
-    except KeyboardInterrupt:
+    progress = sys.stderr.isatty() or not args.json
+    results, finished = run_interruptible(
+        judge, lambda finished: evaluate_pairs(judge, pairs, progress=progress, finished=finished))
+    interrupted = results is None
+    if results is None:
         position = {pair.id: n for n, pair in enumerate(pairs)}
-        results, interrupted = sorted(finished, key=lambda r: position[r.pair.id]), True
-    _report(args, results, judge.client.usage, skipped)
+        results = sorted(finished, key=lambda r: position[r.pair.id])
+    summary = summarize(results)
+    summary["skipped_identical_pairs"] = skipped
+    _report(args, settings, "pairs", summary, results, judge.client.usage, complete=not interrupted)
     if interrupted:
-        _print_interrupted(args.out, settings.cache_path, len(results), len(pairs))
+        _print_interrupted(args.out, settings.cache_path, len(results), len(pairs), "pair")
         return INTERRUPTED
+    return _exit_code(results)
+
+
+def _run_best_of_k(args: argparse.Namespace, settings: JudgeSettings, rows: Sequence[dict[str, Any]]) -> int:
+    sets, degenerate = split_degenerate(load_candidate_sets(args.pairs, rows)[: args.limit])
+    if degenerate:
+        ids = [s.id for s in degenerate]
+        print(f"writing-rl: warning: skipped {len(ids)} set(s) whose chosen answer is also among the rejected ones "
+              f"(they measure nothing): ids {ids[:10]}{' ...' if len(ids) > 10 else ''}", file=sys.stderr)
+    if not sets:
+        raise DataError(f"{args.pairs}: no set left to judge (every chosen answer is also a rejected one)")
+    judge = _make_judge(settings, _load_templates(args))
+    progress = sys.stderr.isatty() or not args.json
+    results, finished = run_interruptible(
+        judge, lambda finished: evaluate_sets(judge, sets, progress=progress, finished=finished))
+    interrupted = results is None
+    if results is None:
+        results = collect_sets(sets, finished)
+    summary = summarize_sets(results)
+    summary["skipped_degenerate_sets"] = len(degenerate)
+    _report(args, settings, "best_of_k", summary, results, judge.client.usage, complete=not interrupted)
+    if interrupted:
+        _print_interrupted(args.out, settings.cache_path, len(results), len(sets), "set")
+        return INTERRUPTED
+    return _exit_code([m for r in results for _, _, m in r.matches])
+
+
+def _exit_code(results: Sequence[PairResult]) -> int:
     if not usable_judgements(results):
         print("writing-rl: error: no judgement gave a verdict (see judge_failures and parse_failures); check "
               "the judge settings, -v shows each error", file=sys.stderr)
@@ -238,28 +341,31 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, results: Sequence[PairResult], usage: UsageMeter, skipped: int) -> None:
-    summary = summarize(results)
-    summary["skipped_identical_pairs"] = skipped
+def _report(args: argparse.Namespace, settings: JudgeSettings, kind: str, summary: dict[str, Any],
+            results: Sequence[PairResult | SetResult], usage: UsageMeter, *, complete: bool) -> None:
     summary["http_requests"] = usage.http_requests
     summary["latency_p50_s"] = round(usage.snapshot()["latency_p50_s"], 3)
-    print(json.dumps(summary) if args.json else format_summary(summary), flush=True)
+    title = ("best-of-k evaluation (every candidate against every other, both orders)" if kind == "best_of_k"
+             else "judge evaluation (each pair judged in both orders)")
+    print(json.dumps(summary) if args.json else format_summary(summary, title), flush=True)
     if args.out:
         _write_out(args.out, results)
+    if args.summary_json:
+        _write_summary_json(args, settings, kind, summary, complete)
 
 
-def _print_interrupted(out: Path | None, cache_path: str | None, done: int, total: int) -> None:
+def _print_interrupted(out: Path | None, cache_path: str | None, done: int, total: int, unit: str) -> None:
     kept = f"; their results are in {out}" if out else ""
     resume = ("rerun with the same --cache to resume without paying twice" if cache_path
               else "pass --cache FILE next time to make a rerun resume without paying twice")
-    print(f"writing-rl: interrupted: {done} of {total} pair(s) judged, the summary covers those{kept}; {resume}",
+    print(f"writing-rl: interrupted: {done} of {total} {unit}(s) judged, the summary covers those{kept}; {resume}",
           file=sys.stderr)
 
 
-def format_summary(summary: dict[str, float]) -> str:
+def format_summary(summary: dict[str, Any], title: str) -> str:
     width = max(len(k) for k in summary)
-    lines = ["judge evaluation (each pair judged in both orders)", "-" * (width + 12)]
+    lines = [title, "-" * (width + 12)]
     for key, value in summary.items():
-        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        text = f"{value:.3f}" if isinstance(value, float) else "-" if value is None else str(value)
         lines.append(f"{key.ljust(width)}  {text.rjust(9)}")
     return "\n".join(lines)
