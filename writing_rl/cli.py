@@ -9,6 +9,7 @@ import sys
 from writing_rl import __version__
 from writing_rl.cli_data import add_data_commands
 from writing_rl.cli_eval import add_eval_commands
+from writing_rl.cli_genrm import add_genrm_commands
 from writing_rl.cli_index import add_index_commands
 from writing_rl.cli_judge import INTERRUPTED, add_judge_commands
 from writing_rl.curriculum.index_file import IndexFileError
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log judge retries and details")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_judge_commands(subparsers)
+    add_genrm_commands(subparsers)
     add_eval_commands(subparsers)
     add_data_commands(subparsers)
     add_index_commands(subparsers)

@@ -1,0 +1,219 @@
+"""`writing-rl genrm synthesize` as a user runs it: the real CLI in a subprocess, the loopback judge in scores
+mode as the teacher, real parquet files read back by verl's own multi-turn SFT dataset."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from writing_rl.cli import main
+from writing_rl.prompts import load_template
+from writing_rl.testing.cli_runner import run_cli
+from writing_rl.testing.server_process import JudgeServerProcess
+
+GENRM = load_template("genrm")
+
+
+@pytest.fixture
+def teacher(judge_server: JudgeServerProcess) -> JudgeServerProcess:
+    """The loopback judge answering `\\boxed{q_a, q_b}` with each text's QUALITY as its score."""
+    judge_server.configure(mode="scores")
+    return judge_server
+
+
+def write_pairs(path: Path, qualities: list[tuple[float, float]]) -> Path:
+    """One pair per (chosen quality, rejected quality); the texts carry their quality for the teacher."""
+    with path.open("w", encoding="utf-8") as handle:
+        for n, (chosen, rejected) in enumerate(qualities):
+            handle.write(json.dumps({"id": f"p{n}", "prompt": f"Write story {n}.",
+                                     "chosen": f"QUALITY={chosen:g} a vivid story {n}",
+                                     "rejected": f"QUALITY={rejected:g} a flat story {n}"}) + "\n")
+    return path
+
+
+def synthesize(teacher: JudgeServerProcess, pairs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("genrm", "synthesize", "--pairs", str(pairs), "--out", str(out), "--json",
+                   "--base-url", teacher.base_url, "--model", "test-judge", *extra)
+
+
+def test_only_pairs_right_in_both_orders_are_kept_and_both_orders_become_rows(
+        teacher: JudgeServerProcess, tmp_path: Path) -> None:
+    # first_position_bonus 2: the teacher adds 2 to whatever it reads first, so a gap of 1 survives
+    # only the order that shows the chosen text first
+    teacher.configure(first_position_bonus=2.0)
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 3), (5, 4), (2, 7), (7, 1)])
+    out = tmp_path / "sft.parquet"
+    result = synthesize(teacher, pairs, out)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["pairs"] == 4 and report["judgements"] == 8 and teacher.stats()["requests"] == 8
+    assert report["kept_pairs"] == 2 and report["kept_rate"] == 0.5 and report["sft_rows"] == 4
+    assert report["dropped_right_in_one_order"] == 1  # (5, 4): right only when chosen is shown first
+    assert report["dropped_wrong_in_both_orders"] == 1 and report["dropped_no_verdict"] == 0
+    assert report["both_order_consistency"] == 0.75  # (5, 4) named A both times: a different text each order
+    assert report["prompt_tokens"] > 0 and report["cost_usd"] is None
+    assert report["cache"] == str(tmp_path / "sft.judge-cache.sqlite")
+
+    rows = pq.read_table(out).to_pylist()
+    assert [(r["pair_id"], r["order"]) for r in rows] == [
+        ("p0", "chosen_first"), ("p0", "chosen_second"), ("p3", "chosen_first"), ("p3", "chosen_second")]
+    assert len({r["id"] for r in rows}) == 4
+    first, second = rows[0], rows[1]
+    for row, (text_a, text_b) in ((first, ("vivid", "flat")), (second, ("flat", "vivid"))):
+        system, user, assistant = row["messages"]
+        assert system == {"role": "system", "content": GENRM.system}
+        assert user["role"] == "user" and "[Writing Request]\nWrite story 0." in user["content"]
+        shown_a = user["content"].split("[The Start of Response A]\n")[1].split("\n[The End")[0]
+        shown_b = user["content"].split("[The Start of Response B]\n")[1].split("\n[The End")[0]
+        assert text_a in shown_a and text_b in shown_b
+        assert assistant["role"] == "assistant" and assistant["content"].startswith("Principles:")
+    assert first["messages"][2]["content"].endswith("\\boxed{10, 3}") and first["teacher_scores"] == [10.0, 3.0]
+    assert second["messages"][2]["content"].endswith("\\boxed{5, 8}") and second["teacher_scores"] == [5.0, 8.0]
+
+
+def test_a_resumed_synthesis_pays_only_for_what_is_missing(teacher: JudgeServerProcess, tmp_path: Path) -> None:
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 2), (7, 3), (6, 1), (9, 4), (5, 2)])
+    out = tmp_path / "sft.parquet"
+    quick = synthesize(teacher, pairs, out, "--limit", "2")
+    assert quick.returncode == 0, quick.stderr
+    assert json.loads(quick.stdout)["pairs"] == 2 and teacher.stats()["requests"] == 4
+
+    full = synthesize(teacher, pairs, out)
+    assert full.returncode == 0, full.stderr
+    report = json.loads(full.stdout)
+    assert report["cached_judgements"] == 4 and report["http_requests"] == 6 and teacher.stats()["requests"] == 10
+    assert report["sft_rows"] == 10
+    written = pq.read_table(out).to_pylist()
+
+    again = synthesize(teacher, pairs, out)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["http_requests"] == 0 and teacher.stats()["requests"] == 10
+    assert pq.read_table(out).to_pylist() == written
+
+
+def test_dry_run_sends_nothing_and_estimates_calls_tokens_and_cost(teacher: JudgeServerProcess,
+                                                                 tmp_path: Path) -> None:
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 2), (7, 3), (6, 1)])
+    out = tmp_path / "sft.parquet"
+    result = synthesize(teacher, pairs, out, "--dry-run", "--max-tokens", "500",
+                        "--usd-per-mtok-in", "3", "--usd-per-mtok-out", "15")
+    assert result.returncode == 0, result.stderr
+    estimate = json.loads(result.stdout)
+    assert teacher.stats()["requests"] == 0
+    assert not out.exists() and not (tmp_path / "sft.judge-cache.sqlite").exists()
+    assert estimate["pairs"] == 3 and estimate["calls"] == 6 and estimate["max_completion_tokens"] == 3000
+    assert estimate["max_cost_usd"] == pytest.approx((estimate["estimated_prompt_tokens"] * 3 + 3000 * 15) / 1e6)
+
+    paid = synthesize(teacher, pairs, out, "--max-tokens", "500", "--usd-per-mtok-in", "3",
+                      "--usd-per-mtok-out", "15")
+    report = json.loads(paid.stdout)
+    # the estimate (4 characters a token) is the loopback judge's own count here
+    assert abs(report["prompt_tokens"] - estimate["estimated_prompt_tokens"]) <= 6
+    assert report["cost_usd"] == pytest.approx((report["prompt_tokens"] * 3 + report["completion_tokens"] * 15) / 1e6)
+
+
+def test_the_sft_file_feeds_verls_multiturn_sft_dataset_with_loss_on_the_teacher_only(
+        teacher: JudgeServerProcess, tmp_path: Path, tokenizer) -> None:
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+    out = tmp_path / "sft.parquet"
+    result = synthesize(teacher, write_pairs(tmp_path / "pairs.jsonl", [(8, 2)]), out)
+    assert result.returncode == 0, result.stderr
+    config = OmegaConf.create({"messages_key": "messages", "max_length": 4096, "truncation": "error",
+                               "pad_mode": "no_padding"})
+    dataset = MultiTurnSFTDataset(str(out), tokenizer, config)
+    assert len(dataset) == 2
+    rows = pq.read_table(out).to_pylist()
+    for n, row in enumerate(rows):
+        item = dataset[n]
+        trained = tokenizer.decode(item["input_ids"][item["loss_mask"].bool()])
+        teacher_output = row["messages"][2]["content"]
+        # the loss covers the assistant turn only: the teacher's output, up to its final scores. verl masks the
+        # generation prompt by its token count; with this test template's plain-text role markers a BPE merge
+        # across the marker's newline moves that cut by a few characters (real chat templates use special tokens)
+        assert trained.strip() in f"<|assistant|>\n{teacher_output}\n"
+        assert trained.rstrip().endswith(teacher_output[-40:]) and len(trained) >= len(teacher_output) - 8
+        assert "[Writing Request]" not in trained
+
+
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it, even when the suite runs as a background job (SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_keeps_the_finished_pairs_and_a_rerun_finishes_for_the_rest(teacher: JudgeServerProcess,
+                                                                           tmp_path: Path) -> None:
+    teacher.configure(latency_s=0.3)
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 2)] * 12)
+    out = tmp_path / "sft.parquet"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
+    args = [sys.executable, "-m", "writing_rl.cli", "genrm", "synthesize", "--pairs", str(pairs), "--out", str(out),
+            "--json", "--base-url", teacher.base_url, "--max-concurrency", "2"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=_as_in_a_terminal)
+    deadline = time.monotonic() + 60
+    while teacher.stats()["requests"] < 7:
+        assert time.monotonic() < deadline, "the CLI never reached the teacher"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    done = json.loads(stdout)["pairs"]
+    assert 1 <= done < 12 and f"interrupted: {done} of 12 pair(s) judged" in stderr
+    assert len(pq.read_table(out)) == 2 * done
+
+    teacher.configure(latency_s=0.0)
+    paid_before = teacher.stats()["requests"]
+    finished = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    report = json.loads(finished.stdout)
+    assert report["sft_rows"] == 24 and report["cached_judgements"] >= 2 * done
+    assert report["http_requests"] == teacher.stats()["requests"] - paid_before <= 24 - 2 * done
+
+
+def test_no_verdict_at_all_exits_1(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    # the loopback judge in verdict mode answers [[A]]/[[B]], never the \boxed{a, b} the GenRM prompt asks for
+    result = synthesize(judge_server, write_pairs(tmp_path / "pairs.jsonl", [(8, 2)]), tmp_path / "sft.parquet")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["parse_failures"] == 2 and "no judgement gave a verdict" in result.stderr
+
+
+def test_bad_input_is_refused_before_anything_is_sent(teacher: JudgeServerProcess, tmp_path: Path,
+                                                      clean_judge_env: None, capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 2)])
+    base = ["genrm", "synthesize", "--pairs", str(pairs), "--base-url", teacher.base_url]
+
+    def error(*args: str) -> str:
+        assert main([*base, *args]) == 2
+        return capsys.readouterr().err
+
+    assert "give a file ending in .parquet" in error("--out", str(tmp_path / "sft.jsonl"))
+    assert "is the --pairs file" in error("--out", str(tmp_path / "pairs.parquet"), "--pairs",
+                                          str(tmp_path / "pairs.parquet"))
+    assert "scores" in error("--out", str(tmp_path / "sft.parquet"), "--template", "pairwise")
+    assert "--usd-per-mtok-in -1: a price cannot be negative" in error("--out", str(tmp_path / "s.parquet"),
+                                                                       "--usd-per-mtok-in", "-1")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "chosen": "c", "rejected": "r"}\n{"prompt": "p", "chosen": "c"}\n')
+    assert f"{bad}, row 2: missing field 'rejected'" in error("--out", str(tmp_path / "s.parquet"), "--pairs",
+                                                              str(bad))
+    assert teacher.stats()["requests"] == 0
+
+
+def test_help_explains_the_command() -> None:
+    result = run_cli("genrm", "synthesize", "--help")
+    assert result.returncode == 0
+    for option in ("--pairs", "--out", "--limit", "--dry-run", "--usd-per-mtok-in", "--usd-per-mtok-out",
+                   "--cache", "--json", "both orders"):
+        assert option in result.stdout

@@ -1,0 +1,128 @@
+"""`writing-rl genrm synthesize`: cold-start SFT data for the pairwise GenRM from a teacher judge."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from writing_rl.cli_judge import (
+    INTERRUPTED,
+    check_out_path,
+    format_summary,
+    positive_int,
+    run_interruptible,
+    skip_identical_pairs,
+)
+from writing_rl.cli_options import add_judge_options, judge_settings_from_args
+from writing_rl.data.rows import DataError
+from writing_rl.genrm.rl_rows import load_genrm_template
+from writing_rl.genrm.sft_rows import sft_rows, write_sft_parquet
+from writing_rl.genrm.synthesis import Prices, estimate, synthesis_report
+from writing_rl.judge.client import JudgeClient
+from writing_rl.judge.evaluation import evaluate_pairs, load_pairs, usable_judgements
+from writing_rl.judge.pairwise import PairwiseJudge
+from writing_rl.judge.settings import JudgeSettings
+
+NO_VERDICT = 1
+
+
+def add_genrm_commands(subparsers: argparse._SubParsersAction) -> None:
+    genrm = subparsers.add_parser("genrm", help="data for training the pairwise GenRM",
+                                  description="Data for training the pairwise generative reward model (GenRM).")
+    commands = genrm.add_subparsers(dest="genrm_command", required=True)
+    synth = commands.add_parser(
+        "synthesize", help="teacher critiques in both orders -> SFT parquet of the consistent ones",
+        description="A teacher judge (any OpenAI-compatible endpoint) critiques every pair in both orders with "
+                    "the GenRM prompt file. A pair is kept only when the teacher scores the chosen text "
+                    "strictly higher in both orders; both orders of a kept pair become SFT rows (the data "
+                    "doubles), in verl's multi-turn SFT format: a 'messages' column of system, user and "
+                    "assistant turns, the assistant turn being the teacher's whole output. Reports the kept "
+                    "rate, both-order consistency, why pairs were dropped, tokens paid and, with prices, "
+                    "the cost. Judgements are cached (--cache, default OUT with suffix "
+                    ".judge-cache.sqlite), so a rerun, also after Ctrl-C (which writes the rows of the pairs "
+                    "finished so far and exits 130), pays only for what is missing. Exit code 1 when no "
+                    "judgement gave a verdict.")
+    synth.add_argument("--pairs", required=True, type=Path,
+                       help="JSONL, JSON array or parquet with fields prompt, chosen, rejected (optional id), "
+                            "e.g. the train.parquet of `writing-rl data pairs`")
+    synth.add_argument("--out", required=True, type=Path, help="the SFT parquet file to write (.parquet)")
+    synth.add_argument("--template", default="genrm",
+                       help="GenRM prompt file or built-in name (default genrm); it must ask for two scores "
+                            r"(\boxed{a, b}) and have no {criteria} placeholder")
+    synth.add_argument("--limit", type=positive_int, help="only the first N pairs, for a quick look")
+    synth.add_argument("--dry-run", action="store_true",
+                       help="send nothing: print the number of calls (2 per pair), the estimated prompt tokens "
+                            "(4 characters a token, rough), the completion tokens at most (max tokens per call) "
+                            "and, with prices, the most it can cost")
+    synth.add_argument("--usd-per-mtok-in", type=float, metavar="USD",
+                       help="price of a million prompt tokens, for the cost in the report and the dry run")
+    synth.add_argument("--usd-per-mtok-out", type=float, metavar="USD",
+                       help="price of a million completion tokens")
+    synth.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_judge_options(synth)
+    synth.set_defaults(handler=run_synthesize)
+
+
+def _default_cache(settings: JudgeSettings, out: Path) -> JudgeSettings:
+    """Synthesis is paid work: without --cache or JUDGE_CACHE_PATH, cache beside the output file."""
+    if settings.cache_path:
+        return settings
+    return dataclasses.replace(settings, cache_path=str(out.with_suffix(".judge-cache.sqlite")))
+
+
+def _prices(args: argparse.Namespace) -> Prices:
+    for option, value in (("--usd-per-mtok-in", args.usd_per_mtok_in), ("--usd-per-mtok-out", args.usd_per_mtok_out)):
+        if value is not None and value < 0:
+            raise DataError(f"{option} {value:g}: a price cannot be negative")
+    return Prices(args.usd_per_mtok_in, args.usd_per_mtok_out)
+
+
+def _print(args: argparse.Namespace, report: dict, title: str) -> None:
+    print(json.dumps(report) if args.json else format_summary(report, title), flush=True)
+
+
+def run_synthesize(args: argparse.Namespace) -> int:
+    if args.out.suffix.lower() != ".parquet":
+        raise DataError(f"--out {args.out}: verl's SFT trainer reads parquet; give a file ending in .parquet")
+    settings = _default_cache(judge_settings_from_args(args), args.out)
+    check_out_path(args.out, args.pairs, settings.cache_path)
+    template = load_genrm_template(args.template)
+    pairs, _ = skip_identical_pairs(args.pairs, load_pairs(args.pairs)[: args.limit])
+    prices = _prices(args)
+    if args.dry_run:
+        _print(args, estimate(pairs, template, settings, prices), "genrm synthesize --dry-run (nothing was sent)")
+        return 0
+    judge = PairwiseJudge(JudgeClient(settings, fail_fast_on_connect=True), template)
+    progress = sys.stderr.isatty() or not args.json
+    results, finished = run_interruptible(
+        judge, lambda finished: evaluate_pairs(judge, pairs, progress=progress, finished=finished,
+                                               desc="teacher judging pairs"))
+    interrupted = results is None
+    if results is None:
+        position = {pair.id: n for n, pair in enumerate(pairs)}
+        results = sorted(finished, key=lambda r: position[r.pair.id])
+    rows = sft_rows(results, template)
+    report = {**synthesis_report(results, prices), "http_requests": judge.client.usage.http_requests,
+              "out": str(args.out), "cache": settings.cache_path}
+    _print(args, report, "genrm synthesize (teacher judged each pair in both orders)")
+    try:
+        write_sft_parquet(rows, args.out)
+    except OSError as exc:
+        raise DataError(f"--out {args.out}: cannot write ({exc.strerror}); the judgements are cached in "
+                        f"{settings.cache_path}, a rerun costs nothing") from exc
+    if interrupted:
+        print(f"writing-rl: interrupted: {len(results)} of {len(pairs)} pair(s) judged; {args.out} holds the "
+              f"{len(rows)} row(s) of those; rerun the same command to finish (cached judgements are free)",
+              file=sys.stderr)
+        return INTERRUPTED
+    if not usable_judgements(results):
+        print("writing-rl: error: no judgement gave a verdict (see judge_failures and parse_failures); check "
+              "the teacher settings, -v shows each error", file=sys.stderr)
+        return NO_VERDICT
+    if not rows:
+        print(f"writing-rl: warning: the teacher was right in both orders on no pair; {args.out} has no rows",
+              file=sys.stderr)
+    return 0
