@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from writing_rl.evaluation.criteria import split_criteria
 from writing_rl.evaluation.statistics import bootstrap_ci, fit_length_controlled, length_feature
+from writing_rl.judge.parsing import parse_score
+from writing_rl.prompts import TemplateError, load_template
 from writing_rl.testing.cli_runner import run_cli
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.testing.writer_process import WriterServerProcess
@@ -177,3 +185,61 @@ def test_length_controlled_win_rate_recovers_the_truth(intercept: float, slope: 
 def test_length_control_stays_finite_when_every_pair_is_won() -> None:
     fit = fit_length_controlled([1.0] * 20, np.linspace(-1, 1, 20))
     assert 0.9 < fit.win_rate <= 1.0 and np.isfinite(fit.length_coefficient)
+
+
+def _as_in_a_terminal() -> None:
+    """A background job starts with SIGINT ignored; the command must see Ctrl-C as a terminal delivers it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_keeps_what_was_judged_and_a_rerun_resumes(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    judge_server.configure(latency_s=0.4)
+    prompts, policy, baseline = tmp_path / "prompts.jsonl", tmp_path / "policy.jsonl", tmp_path / "baseline.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Write {i}."}) + "\n" for i in range(20)))
+    policy.write_text("".join(json.dumps({"id": f"p{i}", "response": f"pol {i} QUALITY=8"}) + "\n" for i in range(20)))
+    baseline.write_text("".join(json.dumps({"id": f"p{i}", "response": f"base {i} QUALITY=3"}) + "\n"
+                                for i in range(20)))
+    out, cache = tmp_path / "out", tmp_path / "judge.sqlite"
+    args = [sys.executable, "-m", "writing_rl.cli", "eval", "policy", "--prompts", str(prompts), "--policy",
+            str(policy), "--baseline", str(baseline), "--out-dir", str(out), "--json", "--base-url",
+            judge_server.base_url, "--max-concurrency", "2", "--cache", str(cache)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=_as_in_a_terminal)
+    deadline = time.monotonic() + 60
+    while judge_server.stats()["requests"] < 7:
+        assert time.monotonic() < deadline, "the command never reached the judge"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Unclosed" not in stderr
+    summary = json.loads(stdout)
+    done = summary["pairs"]
+    assert 1 <= done < 20 and summary["wins"] == done and summary["win_rate"] == 1.0
+    assert f"interrupted: {done} of 20 pair(s) judged" in stderr
+    assert len((out / "per_prompt.jsonl").read_text().splitlines()) == done and (out / "report.html").exists()
+
+    judge_server.configure(latency_s=0.0)
+    paid_before = judge_server.stats()["requests"]
+    resumed = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["pairs"] == 20
+    assert judge_server.stats()["requests"] - paid_before <= 40 - 2 * done
+
+
+def test_single_score_prompt_files() -> None:
+    template = load_template("criteria_score", expect_output="score")
+    assert template.placeholders == {"prompt", "response", "criteria"}
+    assert "\\boxed{score}" in template.render(prompt="p", response="r", criteria="c")[-1]["content"]
+    assert parse_score("Reasoning. \\boxed{7.5}") == 7.5
+    assert parse_score("\\boxed{6} then \\boxed{11}") == 6.0  # out of range: not well-formed, skipped
+    assert parse_score("\\boxed{6, 7}") is None and parse_score("<think>\\boxed{9}</think> none") is None
+    assert split_criteria("- Imagery\n\n2) Structure\n* Voice") == ["Imagery", "Structure", "Voice"]
+
+
+def test_a_score_file_must_use_response_not_response_a(tmp_path: Path) -> None:
+    path = tmp_path / "critic.toml"
+    path.write_text('output = "score"\nuser = "{prompt} {criteria} {response_a} \\\\boxed{{score}}"\n')
+    with pytest.raises(TemplateError, match=r"unknown placeholder\(s\) \['\{response_a\}'\]"):
+        load_template(path)
