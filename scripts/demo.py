@@ -1,8 +1,9 @@
 """`make demo`: a real judge on this CPU, a real evaluation table.
 
 Starts SmolLM2-135M-Instruct under llama.cpp on loopback (or uses JUDGE_BASE_URL if set),
-runs `writing-rl judge eval` on examples/pairs.jsonl, then two simulated Writing-RL steps and
-one simulated BRPO step through verl's real reward loop, and stops the server.
+runs `writing-rl judge eval` on examples/pairs.jsonl, synthesizes GenRM SFT data from a few of those
+pairs (`writing-rl genrm synthesize --limit`), then two simulated Writing-RL steps and one simulated
+BRPO step through verl's real reward loop, and stops the server.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ from pathlib import Path
 from writing_rl.testing.local_llm import LocalLLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
+GENRM_DEMO_PAIRS = 3
+
+
+def synthesize_genrm_data(env: dict[str, str]) -> int:
+    """The judge as a GenRM teacher on the first pairs; a 135M teacher is often wrong in one order, so
+    many pairs are dropped: the report says how many and why."""
+    print(f"\nGenRM cold-start data from the first {GENRM_DEMO_PAIRS} pairs (teacher = the judge above):", flush=True)
+    return subprocess.call([sys.executable, "-m", "writing_rl.cli", "genrm", "synthesize",
+                            "--pairs", str(ROOT / "examples" / "pairs.jsonl"), "--limit", str(GENRM_DEMO_PAIRS),
+                            "--out", str(ROOT / "outputs" / "demo_genrm_sft.parquet")], env=env)
 
 
 def main() -> int:
@@ -35,7 +46,7 @@ def main() -> int:
         command = [sys.executable, "-m", "writing_rl.cli", "judge", "eval",
                    "--pairs", str(ROOT / "examples" / "pairs.jsonl"),
                    "--out", str(ROOT / "outputs" / "demo_judge_eval.jsonl")]
-        if subprocess.call(command, env=env) != 0:
+        if subprocess.call(command, env=env) != 0 or synthesize_genrm_data(env) != 0:
             return 1
         judge_args = ["--base-url", env["JUDGE_BASE_URL"], "--model", env.get("JUDGE_MODEL", "judge"),
                       "--output-constraint", env.get("JUDGE_OUTPUT_CONSTRAINT", "none"),
