@@ -217,3 +217,21 @@ def test_help_explains_the_command() -> None:
     for option in ("--pairs", "--out", "--limit", "--dry-run", "--usd-per-mtok-in", "--usd-per-mtok-out",
                    "--cache", "--json", "both orders"):
         assert option in result.stdout
+
+
+def test_the_trace_is_the_teachers_whole_output_reasoning_included(teacher: JudgeServerProcess,
+                                                                   tmp_path: Path) -> None:
+    thinking = "<think>A is vivid, B is flat.</think>\nPrinciples: imagery. A: 8. B: 3.\n\\boxed{8, 3}"
+    swapped = "<think>B is vivid now.</think>\nPrinciples: imagery. A: 3. B: 8.\n\\boxed{3, 8}"
+    only_inside_think = "<think>I would say \\boxed{8, 3} but I ran out of"
+    teacher.script({"kind": "text", "text": thinking}, {"kind": "text", "text": swapped},
+                   {"kind": "text", "text": only_inside_think}, {"kind": "text", "text": swapped})
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 3), (8, 3)])
+    out = tmp_path / "sft.parquet"
+    result = synthesize(teacher, pairs, out, "--max-concurrency", "1")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    # a score box inside unfinished reasoning is no verdict: that pair is dropped, not guessed
+    assert report["kept_pairs"] == 1 and report["dropped_no_verdict"] == 1 and report["parse_failures"] == 1
+    rows = pq.read_table(out).to_pylist()
+    assert [r["messages"][2]["content"] for r in rows] == [thinking, swapped]

@@ -4,6 +4,11 @@ CLI in a subprocess against the loopback judge (a text's quality is the number a
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +160,38 @@ def test_summary_json_is_checked_before_judging(judge_server: JudgeServerProcess
 def test_shipped_best_of_k_example_runs(judge_server: JudgeServerProcess) -> None:
     summary = judge_eval(judge_server, ROOT / "examples" / "best_of_k.jsonl")
     assert summary["sets"] >= 3 and summary["judge_failures"] == 0 and summary["parse_failures"] == 0
+
+
+def test_ctrl_c_during_best_of_k_reports_only_complete_sets(judge_server: JudgeServerProcess,
+                                                            tmp_path: Path) -> None:
+    judge_server.configure(latency_s=0.2)
+    sets = write_jsonl(tmp_path / "sets.jsonl", [
+        {"id": f"s{n}", "prompt": "p", "chosen": f"QUALITY=9 best {n}", "rejected": [f"QUALITY=2 a {n}",
+                                                                                   f"QUALITY=1 b {n}"]}
+        for n in range(8)])
+    out = tmp_path / "out.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "writing_rl.cli", "judge", "eval", "--pairs", str(sets), "--json", "--out", str(out),
+         "--base-url", judge_server.base_url, "--max-concurrency", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # Ctrl-C as a terminal delivers it
+    deadline = time.monotonic() + 60
+    while judge_server.stats()["requests"] < 16:
+        assert time.monotonic() < deadline, "the CLI never reached the judge"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    summary = json.loads(stdout)
+    done = summary["sets"]
+    assert 1 <= done < 8 and summary["judgements"] == 6 * done and summary["accuracy"] == 1.0
+    assert f"interrupted: {done} of 8 set(s) judged" in stderr and "Traceback" not in stderr
+    assert len(out.read_text().splitlines()) == done
+
+
+def test_help_explains_best_of_k_and_the_summary_file() -> None:
+    result = run_cli("judge", "eval", "--help")
+    assert result.returncode == 0
+    for text in ("best-of-k", "--summary-json", "length bias", "k(k-1)"):
+        assert text in result.stdout
