@@ -52,6 +52,20 @@ def test_group_correlation_skips_groups_without_variation() -> None:
     assert mean_group_correlation(groups) == (pytest.approx(0.0), 2)
 
 
+def test_thresholds_are_checked_settings() -> None:
+    from writing_rl.verl_glue.config import compose_trainer_config
+    from writing_rl.verl_glue.settings import RewardSettings, reward_settings_from_config
+
+    config = compose_trainer_config(["+reward.reward_kwargs.watch.length_growth=2.0"])
+    settings = reward_settings_from_config(config)
+    assert settings.watch == WatchThresholds(length_growth=2.0)
+    assert RewardSettings.from_dict(settings.to_dict()).watch == settings.watch  # what reaches the coordinator
+    with pytest.raises(ValueError, match=r"reward_kwargs.watch: unknown key\(s\) \['length'\]"):
+        reward_settings_from_config(compose_trainer_config(["+reward.reward_kwargs.watch.length=2"]))
+    with pytest.raises(ValueError, match=r"reward.reward_kwargs.watch.repeated_ngram_share=-1: must be a number"):
+        WatchThresholds(repeated_ngram_share=-1)
+
+
 def test_steps_growth_and_warnings(caplog: pytest.LogCaptureFixture) -> None:
     watch = RewardHackingWatch(WatchThresholds(length_growth=1.5))
     for i in range(4):
@@ -94,7 +108,8 @@ def test_watch_metrics_through_verls_reward_loop(ray_local: None, tokenizer_dir:
             "reward.reward_manager.name=writing_rl", "actor_rollout_ref.rollout.n=4", f"data.train_files={train}",
             "data.train_batch_size=2", f"+reward.reward_kwargs.experiment={experiment}",
             f"+reward.reward_kwargs.run_dir={tmp_path / 'running_file'}",
-            f"+reward.reward_kwargs.judge.base_url={server.base_url}", "+reward.reward_kwargs.judge.model=test-judge"])
+            f"+reward.reward_kwargs.judge.base_url={server.base_url}", "+reward.reward_kwargs.judge.model=test-judge",
+            "+reward.reward_kwargs.watch.self_explanation_share=0.5"])
         with reward_workers(config) as workers:
             refs = [send(workers, rollout_data(tokenizer, row, text, f"uid-{row['extra_info']['index']}", s))
                     for row in rows for s, text in enumerate(GROUPS[row["extra_info"]["index"]])]
@@ -117,6 +132,7 @@ def test_watch_metrics_through_verls_reward_loop(ray_local: None, tokenizer_dir:
     assert step["watch/repeated_ngram_share"] == pytest.approx((1 - 5 / 10) / 8)
     assert step["watch/verdict_token_share"] == step["watch/judge_address_share"] == 1 / 8
     assert step["watch/self_explanation_share"] == 1 / 8
-    # correlation, verdict tokens, judge address and self-explanation cross their default thresholds
-    assert step["watch/warnings"] == 4.0
+    # correlation, verdict tokens and judge address cross their default thresholds; self-explanation (1/8) stays
+    # under the 0.5 this job set
+    assert step["watch/warnings"] == 3.0
     assert "writing_rl/win_rate" in step and not any(k.startswith("watch/") for k in next_step)

@@ -36,8 +36,8 @@ _SEPARATOR = re.compile(r"^[\s\-*_=~#]*$")
 
 @dataclass(frozen=True)
 class WatchThresholds:
-    """Above these a metric is logged as a warning. Defaults are conservative starting points: tune them on a
-    healthy run of your own (docs/evaluation.md)."""
+    """Above these a metric is logged as a warning (`+reward.reward_kwargs.watch.<name>=X`). Defaults are
+    conservative starting points: tune them on a healthy run of your own (docs/evaluation.md)."""
 
     length_growth: float = 1.5
     """Mean words this step / mean words in the first watched step."""
@@ -47,6 +47,11 @@ class WatchThresholds:
     verdict_token_share: float = 0.01
     judge_address_share: float = 0.01
     self_explanation_share: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"reward.reward_kwargs.watch.{name}={value!r}: must be a number >= 0")
 
 
 def repeated_ngram_share(text: str, n: int = 4) -> float:

@@ -52,7 +52,7 @@ class JudgeCoordinator:
         self._validating = False
         self._val_start: dict[str, Any] = {"judge": {}}
         self._val_latency_mark = 0
-        self._watch = RewardHackingWatch()
+        self._watch = RewardHackingWatch(self.settings.watch)
         gc.freeze()  # start-up objects out of the collector's way: no long pauses in the event loop
 
     def _judge_client(self) -> JudgeClient:

@@ -13,6 +13,7 @@
     +reward.reward_kwargs.brpo.seed=0
     +reward.reward_kwargs.brpo.group_timeout_s=900
     +reward.reward_kwargs.brpo.template=genrm
+    +reward.reward_kwargs.watch.length_growth=1.5   (reward-hacking watch thresholds: writing_rl.watch.WatchThresholds)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from writing_rl.brpo.skew import DEFAULT_SKEW_THRESHOLD
 from writing_rl.curriculum.index_file import index_path
 from writing_rl.judge.settings import JudgeSettings
 from writing_rl.verl_glue.config import config_paths
+from writing_rl.watch import WatchThresholds
 
 
 @dataclass(frozen=True)
@@ -87,13 +89,14 @@ class RewardSettings:
     train_batch_size: int = 1
     skew_threshold: float = DEFAULT_SKEW_THRESHOLD
     """`algorithm.brpo.skew_threshold`, read here too so the coordinator's metrics match the estimator."""
+    watch: WatchThresholds = field(default_factory=WatchThresholds)
 
     def to_dict(self) -> dict[str, Any]:
         return {"experiment": self.experiment, "judge": dict(self.judge.public_dict()), "method": self.method,
                 "run_dir": self.run_dir,
                 "brpo": asdict(self.brpo), "writing_rl": asdict(self.writing_rl), "rollout_n": self.rollout_n,
                 "val_n": self.val_n, "train_files": list(self.train_files), "train_batch_size": self.train_batch_size,
-                "skew_threshold": self.skew_threshold}
+                "skew_threshold": self.skew_threshold, "watch": asdict(self.watch)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RewardSettings:
@@ -102,7 +105,8 @@ class RewardSettings:
                    run_dir=data["run_dir"],
                    brpo=BrpoSettings(**data["brpo"]), writing_rl=WritingRLSettings(**data["writing_rl"]),
                    rollout_n=data["rollout_n"], val_n=data["val_n"], train_files=tuple(data["train_files"]),
-                   train_batch_size=data["train_batch_size"], skew_threshold=data["skew_threshold"])
+                   train_batch_size=data["train_batch_size"], skew_threshold=data["skew_threshold"],
+                   watch=WatchThresholds(**data.get("watch", {})))
 
     def coordinator_name(self) -> str:
         return f"writing_rl_coordinator:{self.experiment}"
@@ -123,10 +127,10 @@ def reward_settings_from_config(config: DictConfig) -> RewardSettings:
     """Everything the reward path needs, validated once, from the whole trainer config."""
     raw = config.reward.get("reward_kwargs", None)
     kwargs: dict[str, Any] = OmegaConf.to_container(raw, resolve=True) if raw is not None else {}  # type: ignore
-    unknown = sorted(set(kwargs) - {"judge", "brpo", "writing_rl", "experiment", "run_dir"})
+    unknown = sorted(set(kwargs) - {"judge", "brpo", "writing_rl", "experiment", "run_dir", "watch"})
     if unknown:
         raise ValueError(f"reward.reward_kwargs: unknown key(s) {unknown}; "
-                         "known: brpo, experiment, judge, run_dir, writing_rl")
+                         "known: brpo, experiment, judge, run_dir, watch, writing_rl")
     experiment = str(kwargs.get("experiment") or config.trainer.get("experiment_name") or "default")
     run_dir = os.path.abspath(str(kwargs.get("run_dir") or "running_file"))
     judge_values = _section(kwargs, "judge", JudgeSettings.field_names())
@@ -134,10 +138,11 @@ def reward_settings_from_config(config: DictConfig) -> RewardSettings:
     judge = JudgeSettings.from_env(judge_values)
     brpo = BrpoSettings(**_section(kwargs, "brpo", [f.name for f in fields(BrpoSettings)]))
     writing = WritingRLSettings(**_section(kwargs, "writing_rl", [f.name for f in fields(WritingRLSettings)]))
+    watch = WatchThresholds(**_section(kwargs, "watch", [f.name for f in fields(WatchThresholds)]))
     train_files = config_paths(config.data.get("train_files"))
     brpo_algorithm = config.algorithm.get("brpo", None) or {}
     return RewardSettings(experiment=experiment, judge=judge, method=str(config.reward.reward_manager.name),
-                          run_dir=run_dir, brpo=brpo, writing_rl=writing,
+                          run_dir=run_dir, brpo=brpo, writing_rl=writing, watch=watch,
                           rollout_n=_int_setting(config, "actor_rollout_ref.rollout.n"),
                           val_n=_int_setting(config, "actor_rollout_ref.rollout.val_kwargs.n"),
                           train_files=tuple(os.path.abspath(f) for f in train_files),
