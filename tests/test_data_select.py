@@ -198,6 +198,41 @@ def test_ctrl_c_then_rerun_pays_no_call_twice(writers: WriterServerProcess, judg
     assert summary["selected"] == 12
 
 
+def test_second_ctrl_c_abandons_requests_in_flight(writers: WriterServerProcess, judge_server: JudgeServerProcess,
+                                                    tmp_path: Path) -> None:
+    writers.configure(latency_s=60.0)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", TAGS[:2])
+    endpoints = write_endpoints(tmp_path / "endpoints.toml", writers.base_url, ["strong"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
+    process = subprocess.Popen([sys.executable, "-m", "writing_rl.cli", *select_args(tmp_path, judge_server,
+                                                                                     endpoints, prompts)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+                               preexec_fn=_as_in_a_terminal)
+    deadline = time.monotonic() + 60
+    while writers.stats()["requests"] < 4:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert process.poll() is None  # the first Ctrl-C waits for the 4 requests in flight
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "waiting for those already sent" in stderr
+    for noise in ("Traceback", "Unclosed", "Task was destroyed"):
+        assert noise not in stderr, stderr
+
+
+def test_shipped_example_endpoints_dry_run(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    result = run_cli("data", "select", "--prompts", "examples/writing_prompts.jsonl", "--endpoints",
+                     "examples/endpoints.toml", "--out-dir", str(tmp_path / "out"), "--dry-run", "--json",
+                     "--base-url", judge_server.base_url)
+    assert result.returncode == 0, result.stderr
+    estimate = json.loads(result.stdout)
+    assert estimate["candidates"] == 4 and estimate["generations"] == 6 * 5
+    assert estimate["generation"]["qwen-max"]["usd_at_most"] > 0 and judge_server.stats()["requests"] == 0
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

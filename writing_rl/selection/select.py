@@ -82,25 +82,29 @@ class Selector:
             else:
                 eligible.append(outcome)
         eligible.sort(key=lambda o: -_margin(o))  # stable: file order among equal margins
-        ranked: dict[str, PromptOutcome] = {}
-        selected: list[PromptOutcome] = []
-        position = 0
-        while position < len(eligible) and (top is None or len(selected) < top):
-            wanted = len(eligible) if top is None else top - len(selected)
-            batch = eligible[position:position + wanted]
-            position += len(batch)
-            for outcome in await self._each([self._rank(o) for o in batch], "ranking candidates"):
-                ranked[outcome.prompt.id] = outcome
-                if outcome.problem:
-                    dropped[outcome.prompt.id] = outcome.problem
-                else:
-                    selected.append(outcome)
-        for outcome in eligible[position:]:
+        ranked = await self._rank_until_full(eligible, top)
+        selected = [o for o in ranked if not o.problem]
+        dropped.update({o.prompt.id: o.problem for o in ranked if o.problem})
+        for outcome in eligible[len(ranked):]:
             dropped[outcome.prompt.id] = (f"not ranked: margin {_margin(outcome):g}; --top {top} was filled by "
                                           "prompts with larger margins (or earlier in the file at equal margin)")
-        outcomes = [ranked.get(o.prompt.id, o) for o in measured]
+        by_id = {o.prompt.id: o for o in ranked}
+        outcomes = [by_id.get(o.prompt.id, o) for o in measured]
         return Selection(outcomes, selected, {o.prompt.id: dropped[o.prompt.id] for o in outcomes
                                               if o.prompt.id in dropped})
+
+    async def _rank_until_full(self, eligible: list[PromptOutcome], top: int | None) -> list[PromptOutcome]:
+        """Rank the eligible prompts in order, a round at a time, until `top` are orderable (or none is left).
+        Each round ranks as many as places are still free, so no prompt is ranked that cannot be kept."""
+        ranked: list[PromptOutcome] = []
+        kept = 0
+        while len(ranked) < len(eligible) and (top is None or kept < top):
+            wanted = len(eligible) if top is None else top - kept
+            batch = eligible[len(ranked):len(ranked) + wanted]
+            results = await self._each([self._rank(o) for o in batch], "ranking candidates")
+            ranked += results
+            kept += sum(not o.problem for o in results)
+        return ranked
 
     async def _measure(self, prompt: SelectionPrompt) -> PromptOutcome:
         messages = generation_messages(prompt.prompt, self.system_prompt)
