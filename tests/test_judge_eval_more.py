@@ -195,3 +195,36 @@ def test_help_explains_best_of_k_and_the_summary_file() -> None:
     assert result.returncode == 0
     for text in ("best-of-k", "--summary-json", "length bias", "k(k-1)"):
         assert text in result.stdout
+
+
+def test_judge_compare_puts_two_summary_files_side_by_side(judge_server: JudgeServerProcess, tmp_path: Path,
+                                                           clean_judge_env: None,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    pairs = length_pairs(tmp_path / "pairs.jsonl", longer_text_quality=8)
+    base, new, other = tmp_path / "base.json", tmp_path / "new.json", tmp_path / "other.json"
+    judge_eval(judge_server, pairs, "--summary-json", str(base))
+    judge_server.configure(first_position_bonus=10.0)
+    judge_eval(judge_server, pairs, "--summary-json", str(new), "--temperature", "0.7")
+    judge_eval(judge_server, pairs, "--summary-json", str(other), "--limit", "2")
+
+    assert main(["judge", "compare", str(base), str(new), "--json"]) == 0
+    comparison = json.loads(capsys.readouterr().out)
+    assert comparison["same_input"] is True
+    assert comparison["differences"] == {"judge.temperature": {"base": 0.1, "new": 0.7}}
+    assert comparison["metrics"]["first_position_win_rate"] == {"base": 0.5, "new": 1.0, "delta": 0.5}
+    assert comparison["metrics"]["accuracy_both_orders"]["delta"] == -0.5
+
+    assert main(["judge", "compare", str(base), str(other)]) == 0
+    out, err = capsys.readouterr()
+    assert "measured different inputs" in err and "differs: input.limit: None -> 2" in out
+    assert "first_position_win_rate" in out
+
+    sets = tmp_path / "sets.json"
+    judge_eval(judge_server, best_of_k_sets(tmp_path / "sets.jsonl"), "--summary-json", str(sets))
+    assert main(["judge", "compare", str(base), str(sets)]) == 2
+    assert "only summaries of the same kind can be compared" in capsys.readouterr().err
+    assert main(["judge", "compare", str(base), str(pairs)]) == 2
+    assert f"{pairs}, line 2: not valid JSON" in capsys.readouterr().err  # a JSONL file, not a summary
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert main(["judge", "compare", str(base), str(tmp_path / "list.json")]) == 2
+    assert "expected a JSON object written by `judge eval --summary-json`, got array" in capsys.readouterr().err

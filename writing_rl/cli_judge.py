@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from writing_rl import __version__
 from writing_rl.cli_options import add_judge_options, judge_settings_from_args
 from writing_rl.data.rows import DataError, read_rows
 from writing_rl.judge.best_of_k import (
@@ -42,6 +39,7 @@ from writing_rl.judge.evaluation import (
 )
 from writing_rl.judge.pairwise import Comparison, PairwiseJudge
 from writing_rl.judge.settings import JudgeSettings
+from writing_rl.judge.summary_file import compare_summaries, read_summary_file, summary_record, write_summary_file
 from writing_rl.judge.usage import UsageMeter
 from writing_rl.prompts import PromptTemplate, load_template
 from writing_rl.text_files import read_user_text
@@ -104,6 +102,17 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_template_options(eval_cmd)
     add_judge_options(eval_cmd)
     eval_cmd.set_defaults(handler=run_eval)
+
+    compare_cmd = commands.add_parser(
+        "compare", help="compare two --summary-json files of judge eval, metric by metric",
+        description="Print every metric of two `judge eval --summary-json` files side by side with the "
+                    "difference (new - base), and what else differs: the input file (sha256, --limit), the "
+                    "judge settings and prompt file, an interrupted run. Summaries of different kinds "
+                    "(pairs vs best-of-k) are refused. Sends nothing.")
+    compare_cmd.add_argument("base", type=Path, help="the summary to compare against")
+    compare_cmd.add_argument("new", type=Path, help="the summary of the run to judge by")
+    compare_cmd.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    compare_cmd.set_defaults(handler=run_compare)
 
     from writing_rl.cli_probe import add_probe_command  # imported here: cli_probe uses this module's helpers
     add_probe_command(commands)
@@ -243,32 +252,6 @@ def _write_out(path: Path, results: Sequence[PairResult | SetResult]) -> None:
         raise DataError(f"--out {path}: cannot write ({exc.strerror}); the summary above is complete") from exc
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_summary_json(args: argparse.Namespace, settings: JudgeSettings, kind: str, summary: dict[str, Any],
-                        complete: bool) -> None:
-    """The summary with what it was measured on: two files of runs on the same input can be compared."""
-    judge = {key: value for key, value in settings.public_dict().items()
-             if key in ("base_url", "model", "temperature", "max_tokens", "output_constraint", "extra_body")}
-    record = {"kind": kind, "complete": complete, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "writing_rl_version": __version__,
-              "input": {"path": str(args.pairs), "sha256": _file_sha256(args.pairs), "limit": args.limit},
-              "judge": {**judge, "template": args.template}, "summary": summary}
-    path: Path = args.summary_json
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"--summary-json {path}: cannot write ({exc.strerror}); the summary above is "
-                        "complete") from exc
-
-
 def skip_identical_pairs(path: Path, pairs: Sequence[PreferencePair]) -> tuple[list[PreferencePair], int]:
     """The pairs to judge and how many identical ones were skipped (with a warning)."""
     pairs, identical = split_identical(pairs)
@@ -333,6 +316,25 @@ def _run_best_of_k(args: argparse.Namespace, settings: JudgeSettings, rows: Sequ
     return _exit_code([m for r in results for _, _, m in r.matches])
 
 
+def run_compare(args: argparse.Namespace) -> int:
+    comparison = compare_summaries(read_summary_file(args.base), read_summary_file(args.new),
+                                   base_name=str(args.base), new_name=str(args.new))
+    if args.json:
+        print(json.dumps(comparison.as_record()))
+        return 0
+    if not comparison.same_input:
+        print("writing-rl: warning: the two runs measured different inputs (sha256 or --limit differ); the "
+              "deltas compare different data", file=sys.stderr)
+    lines = [f"base: {args.base}", f"new:  {args.new}"]
+    lines += [f"differs: {key}: {base!r} -> {new!r}" for key, (base, new) in comparison.differences.items()]
+    width = max([len(k) for k in comparison.metrics] + [6])
+    lines.append(f"{'metric'.ljust(width)}  {'base':>10}  {'new':>10}  {'delta':>10}")
+    for key, (base, new, delta) in comparison.metrics.items():
+        lines.append(f"{key.ljust(width)}  {base:>10.4g}  {new:>10.4g}  {delta:>+10.4g}")
+    print("\n".join(lines))
+    return 0
+
+
 def _exit_code(results: Sequence[PairResult]) -> int:
     if not usable_judgements(results):
         print("writing-rl: error: no judgement gave a verdict (see judge_failures and parse_failures); check "
@@ -351,7 +353,9 @@ def _report(args: argparse.Namespace, settings: JudgeSettings, kind: str, summar
     if args.out:
         _write_out(args.out, results)
     if args.summary_json:
-        _write_summary_json(args, settings, kind, summary, complete)
+        write_summary_file(args.summary_json, summary_record(
+            kind, summary, input_path=args.pairs, limit=args.limit, settings=settings, template=args.template,
+            complete=complete))
 
 
 def _print_interrupted(out: Path | None, cache_path: str | None, done: int, total: int, unit: str) -> None:
