@@ -140,6 +140,11 @@ def test_responses_generated_from_endpoints_are_cached(judge_server: JudgeServer
         second = eval_policy(judge_server, prompts, None, None, tmp_path / "out", *args)
         assert second.returncode == 0, second.stderr
         assert writers.stats()["requests"] == 20  # generation cache: nothing generated twice
+        writers.configure(faults={"base-model": "bad_request"})
+        failed = eval_policy(judge_server, prompts, None, None, tmp_path / "fresh", *args)
+        assert failed.returncode == 2
+        assert f"--baseline-base-url {writers.base_url} (model 'base-model'): no response for prompt" in failed.stderr
+        assert "HTTP 400" in failed.stderr and "Traceback" not in failed.stderr
 
 
 def test_bad_inputs_name_the_file_row_and_ids(tmp_path: Path) -> None:

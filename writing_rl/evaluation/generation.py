@@ -27,12 +27,17 @@ async def generate_responses(settings: JudgeSettings, prompts: Sequence[EvalProm
     """{prompt id: [sample, ...]} from the endpoint; an empty answer or a failed request is an error."""
     client = JudgeClient(settings, fail_fast_on_connect=True)
 
+    where = f"--{side}-base-url {settings.base_url} (model {settings.model!r})"
+
     async def one(prompt: EvalPrompt, k: int) -> str:
-        reply = await client.complete(prompt.messages, vote=k)
+        try:
+            reply = await client.complete(prompt.messages, vote=k)
+        except JudgeError as exc:  # the client speaks of a judge; here it is a writer
+            raise GenerationError(f"{where}: no response for prompt {prompt.id!r}: {exc}") from exc
         text = strip_reasoning(reply.text)
         if not text:
-            raise GenerationError(f"--{side}-base-url {settings.base_url}: model {settings.model!r} gave an empty "
-                                  f"response for prompt {prompt.id!r} (sample {k}); raise --gen-max-tokens?")
+            raise GenerationError(f"{where}: an empty response for prompt {prompt.id!r} (sample {k}); "
+                                  "raise --gen-max-tokens?")
         return text
 
     jobs = [(p, k) for p in prompts for k in range(samples)]
