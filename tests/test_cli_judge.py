@@ -104,7 +104,8 @@ def test_judge_try_with_scores_template(tmp_path: Path) -> None:
 def test_help_explains_every_command() -> None:
     for args in (["--help"], ["judge", "--help"], ["judge", "try", "--help"], ["judge", "eval", "--help"],
                  ["doctor", "--help"], ["data", "build", "--help"], ["index", "create", "--help"],
-                 ["index", "show", "--help"], ["index", "diff", "--help"], ["preflight", "--help"]):
+                 ["index", "show", "--help"], ["index", "diff", "--help"], ["preflight", "--help"],
+                 ["genrm", "--help"], ["genrm", "synthesize", "--help"], ["judge", "compare", "--help"]):
         result = cli(*args)
         assert result.returncode == 0 and "usage: writing-rl" in result.stdout
 
