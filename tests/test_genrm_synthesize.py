@@ -39,9 +39,10 @@ def write_pairs(path: Path, qualities: list[tuple[float, float]]) -> Path:
     return path
 
 
-def synthesize(teacher: JudgeServerProcess, pairs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def synthesize(teacher: JudgeServerProcess, pairs: Path, out: Path, *extra: str,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return run_cli("genrm", "synthesize", "--pairs", str(pairs), "--out", str(out), "--json",
-                   "--base-url", teacher.base_url, "--model", "test-judge", *extra)
+                   "--base-url", teacher.base_url, "--model", "test-judge", *extra, env=env)
 
 
 def test_only_pairs_right_in_both_orders_are_kept_and_both_orders_become_rows(
@@ -112,9 +113,13 @@ def test_dry_run_sends_nothing_and_estimates_calls_tokens_and_cost(teacher: Judg
     assert estimate["pairs"] == 3 and estimate["calls"] == 6 and estimate["max_completion_tokens"] == 3000
     assert estimate["max_cost_usd"] == pytest.approx((estimate["estimated_prompt_tokens"] * 3 + 3000 * 15) / 1e6)
 
+    secret = "sk-teacher-secret-24680"
     paid = synthesize(teacher, pairs, out, "--max-tokens", "500", "--usd-per-mtok-in", "3",
-                      "--usd-per-mtok-out", "15")
+                      "--usd-per-mtok-out", "15", "--api-key-env", "TEACHER_KEY", env={"TEACHER_KEY": secret})
     report = json.loads(paid.stdout)
+    assert teacher.stats()["last_authorization"] == f"Bearer {secret}"
+    assert secret not in paid.stdout + paid.stderr
+    assert all(secret.encode() not in f.read_bytes() for f in tmp_path.iterdir() if f.is_file())
     # the estimate (4 characters a token) is the loopback judge's own count here
     assert abs(report["prompt_tokens"] - estimate["estimated_prompt_tokens"]) <= 6
     assert report["cost_usd"] == pytest.approx((report["prompt_tokens"] * 3 + report["completion_tokens"] * 15) / 1e6)

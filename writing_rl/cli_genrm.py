@@ -41,8 +41,8 @@ def add_genrm_commands(subparsers: argparse._SubParsersAction) -> None:
                     "doubles), in verl's multi-turn SFT format: a 'messages' column of system, user and "
                     "assistant turns, the assistant turn being the teacher's whole output. Reports the kept "
                     "rate, both-order consistency, why pairs were dropped, tokens paid and, with prices, "
-                    "the cost. Judgements are cached (--cache, default OUT with suffix "
-                    ".judge-cache.sqlite), so a rerun, also after Ctrl-C (which writes the rows of the pairs "
+                    "the cost. Judgements are cached (--cache; by default beside OUT, e.g. sft.parquet -> "
+                    "sft.judge-cache.sqlite), so a rerun, also after Ctrl-C (which writes the rows of the pairs "
                     "finished so far and exits 130), pays only for what is missing. Exit code 1 when no "
                     "judgement gave a verdict.")
     synth.add_argument("--pairs", required=True, type=Path,
