@@ -53,9 +53,11 @@ def writers(writers_process: WriterServerProcess) -> WriterServerProcess:
     return writers_process
 
 
-def write_prompts(path: Path, tags: list[str]) -> Path:
-    path.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Write story {i} {tag}"}) + "\n"
-                            for i, tag in enumerate(tags)), encoding="utf-8")
+def write_prompts(path: Path, tags: list[str], criteria: dict[int, str] | None = None) -> Path:
+    rows = [{"id": f"p{i}", "prompt": f"Write story {i} {tag}"} for i, tag in enumerate(tags)]
+    for i, text in (criteria or {}).items():
+        rows[i]["criteria"] = text
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
 
 
@@ -82,7 +84,7 @@ def quality(text: str) -> int:
 
 def test_selection_keeps_largest_margins_with_ordered_ladders(writers: WriterServerProcess,
                                                              judge_server: JudgeServerProcess, tmp_path: Path) -> None:
-    prompts = write_prompts(tmp_path / "prompts.jsonl", TAGS)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", TAGS, criteria={0: "Vivid imagery."})
     endpoints = write_endpoints(tmp_path / "endpoints.toml", writers.base_url, ["strong", "weak", "mid"])
     result = run_cli(*select_args(tmp_path, judge_server, endpoints, prompts, "--top", "3", "--min-margin", "0.5",
                                   "--json"))
@@ -105,6 +107,7 @@ def test_selection_keeps_largest_margins_with_ordered_ladders(writers: WriterSer
     assert [r["extra_info"]["index"] for r in rows] == ["p1", "p5", "p0"]
     for row in rows:
         assert [quality(t) for t in row["reward_model"]["ground_truth"]["target"]] == [2, 5, 9]
+    assert [r["reward_model"]["ground_truth"]["criteria"] for r in rows] == [None, None, "Vivid imagery."]
     index = json.loads((tmp_path / "running_file" / "index_sel.json").read_text())
     assert index == {"p0": 0, "p1": 0, "p5": 0}
     markdown = (tmp_path / "out" / "report.md").read_text()
@@ -269,12 +272,25 @@ def test_failed_generations_drop_prompts_with_the_reason(writers: WriterServerPr
     assert "no prompt was selected" in result.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert set(report["dropped"]) == {"p0", "p1", "p2"}
-    assert all(r.startswith("generation failed: weak: judge answered HTTP 400") for r in report["dropped"].values())
+    assert all(r.startswith("generation failed: weak answered HTTP 400") for r in report["dropped"].values())
     assert report["margins"] == {"p0": None, "p1": None, "p2": None}
     assert judge_server.stats()["requests"] == 0 and not (tmp_path / "out" / "train.parquet").exists()
 
 
 SECRET = "sk-ABCdef1234567890XYZsecret"
+
+
+def test_keys_reach_only_their_endpoint_never_files_or_output(writers: WriterServerProcess,
+                                                              judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    prompts = write_prompts(tmp_path / "prompts.jsonl", TAGS[:2])
+    endpoints = write_endpoints(tmp_path / "endpoints.toml", writers.base_url, ["strong", "weak"],
+                                extra='api_key_env = "SELECT_TEST_KEY"\n')
+    result = run_cli(*select_args(tmp_path, judge_server, endpoints, prompts), env={"SELECT_TEST_KEY": SECRET})
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) > 5 and not any(SECRET.encode() in p.read_bytes() for p in written)
+    assert judge_server.stats()["last_authorization"] is None  # the writers' key never went to the judge
 
 
 @pytest.mark.parametrize(("table", "expected"), [

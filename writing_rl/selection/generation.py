@@ -33,10 +33,11 @@ class Writer:
             reply = await self._limited.call(lambda: self.client.complete(messages))
         except (JudgeUnavailable, JudgeRequestError) as exc:
             self.counts.add(None)
-            raise GenerationFailed(f"{self.endpoint.name}: {exc}") from exc
+            # the client words its errors for a judge: "judge answered HTTP 404: ..." -> "policy answered ..."
+            raise GenerationFailed(f"{self.endpoint.name} {str(exc).removeprefix('judge ')}") from exc
         self.counts.add(reply)
         if not reply.text.strip():
-            raise GenerationFailed(f"{self.endpoint.name}: empty response")
+            raise GenerationFailed(f"{self.endpoint.name} answered with an empty text")
         return reply.text
 
     async def aclose(self) -> None:
