@@ -111,7 +111,8 @@ def test_selection_keeps_largest_margins_with_ordered_ladders(writers: WriterSer
     index = json.loads((tmp_path / "running_file" / "index_sel.json").read_text())
     assert index == {"p0": 0, "p1": 0, "p5": 0}
     markdown = (tmp_path / "out" / "report.md").read_text()
-    assert "| 1.00 | 3 |" in markdown and "| not orderable | 1 |" in markdown and "| 3 | 3 |" in markdown
+    assert "| 1.00 | 3 | 2 |" in markdown and "| 0.67 | 2 | 1 |" in markdown
+    assert "| not orderable | 1 |" in markdown and "| 3 | 3 |" in markdown
     assert (tmp_path / "out" / "margin_histogram.png").read_bytes().startswith(b"\x89PNG")
     # generation cost from the TOML prices: 3 candidates x 7 replies, $1 / $2 per million tokens
     generation = report["generation"]["strong"]

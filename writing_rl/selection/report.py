@@ -62,44 +62,53 @@ def summary_line(report: dict[str, Any]) -> dict[str, Any]:
             "usd": report["usd"], "paid_now_usd": report["paid_now_usd"]}
 
 
-def margin_histogram(margins: dict[str, float | None], k: int) -> list[tuple[float, int]]:
-    """(margin, prompts) for every possible margin 0, 1/K, ..., 1."""
+def margin_histogram(report: dict[str, Any]) -> list[tuple[float, int, int]]:
+    """(margin, prompts, of them selected) for every possible margin 0, 1/K, ..., 1."""
+    k = len(report["candidates"])
+    margins = report["margins"]
     counts = Counter(m for m in margins.values() if m is not None)
-    return [(i / k, counts.get(i / k, 0)) for i in range(k + 1)]
+    selected = Counter(margins[i] for i in report["selected"])
+    return [(i / k, counts.get(i / k, 0), selected.get(i / k, 0)) for i in range(k + 1)]
 
 
 def write_reports(report: dict[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path, png_path = out_dir / "report.json", out_dir / "report.md", out_dir / HISTOGRAM_PNG
     json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    histogram = margin_histogram(report["margins"], len(report["candidates"]))
+    histogram = margin_histogram(report)
     _plot(histogram, png_path)
     md_path.write_text(_markdown(report, histogram), encoding="utf-8")
     return [json_path, md_path, png_path]
 
 
-def _plot(histogram: list[tuple[float, int]], path: Path) -> None:
+def _plot(histogram: list[tuple[float, int, int]], path: Path) -> None:
     from matplotlib.figure import Figure  # imported here: it takes a second, and only this step needs it
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(6, 3.5))  # no pyplot: no GUI backend, no global state
     axes = figure.subplots()
-    axes.bar([f"{m:.2f}" for m, _ in histogram], [n for _, n in histogram], color="#4c72b0")
+    labels = [f"{m:.2f}" for m, _, _ in histogram]
+    kept = [k for _, _, k in histogram]
+    axes.bar(labels, kept, color="#4c72b0", label="selected")
+    axes.bar(labels, [n - k for _, n, k in histogram], bottom=kept, color="#c8c8c8", label="not selected")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.legend()
     axes.set_xlabel("margin (fraction of candidates that beat the policy in both orders)")
     axes.set_ylabel("prompts")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
 
-def _markdown(report: dict[str, Any], histogram: list[tuple[float, int]]) -> str:
+def _markdown(report: dict[str, Any], histogram: list[tuple[float, int, int]]) -> str:
     judge = report["judge"]
-    widest = max([n for _, n in histogram] + [1])
+    widest = max([n for _, n, _ in histogram] + [1])
     lines = ["# Margin-aware data selection", "",
              f"{report['prompts']} prompts; policy `{report['policy']}`; candidates "
              + ", ".join(f"`{c}`" for c in report["candidates"]) + ".",
              f"**{len(report['selected'])} selected**, {len(report['dropped'])} dropped.", "",
              "## Margins", "", "margin = fraction of candidates that beat the policy's response in both orders.", "",
-             "| margin | prompts | |", "| ---: | ---: | :--- |"]
-    lines += [f"| {m:.2f} | {n} | {'#' * round(40 * n / widest)} |" for m, n in histogram]
+             "| margin | prompts | selected | |", "| ---: | ---: | ---: | :--- |"]
+    lines += [f"| {m:.2f} | {n} | {k} | {'#' * round(40 * n / widest)} |" for m, n, k in histogram]
     unknown = sum(m is None for m in report["margins"].values())
     lines += ["", f"Margin unknown (generation or judge failed): {unknown}.", f"![margin histogram]({HISTOGRAM_PNG})",
               "", "## Why prompts were dropped", "", "| reason | prompts |", "| :--- | ---: |"]
