@@ -33,7 +33,7 @@ QUALITIES = {"policy": 3, "strong": 9, "weak": 2, "mid": 5}
 OVERRIDES = [
     {"model": "policy", "prompt_contains": "[bad]", "quality": 1},
     {"model": "policy", "prompt_contains": "[good]", "quality": 10},
-    {"model": "policy", "prompt_contains": "[ok]", "quality": 6},
+    {"model": "policy", "prompt_contains": "[ok]", "quality": 5},  # ties mid
     {"model": "policy", "prompt_contains": "[tie]", "quality": 1},
     {"model": "mid", "prompt_contains": "[tie]", "quality": 9},
 ]
@@ -99,6 +99,8 @@ def test_selection_keeps_largest_margins_with_ordered_ladders(writers: WriterSer
         "p2": "no margin", "p3": "not orderable", "p4": "below --min-margin", "p6": "not ranked"}
     assert "strong=1, weak=0, mid=1" in report["dropped"]["p3"]
     assert report["ladders"] == {pid: ["weak", "mid", "strong"] for pid in ("p1", "p5", "p0")}
+    assert report["win_counts"]["p3"] == {"strong": 1, "weak": 0, "mid": 1} and "p6" not in report["win_counts"]
+    assert report["judge"]["policy_comparisons_undecided"] == 1  # p4: the policy ties mid
     # 2K per prompt for the margins, K(K-1) per ranked prompt (p1, p3, p5, p0); all pairs: 7 x 4 x 3
     assert summary["judge_calls"] == 2 * 3 * 7 + 6 * 4 == judge_server.stats()["requests"]
     assert summary["judge_calls_all_pairs"] == 84

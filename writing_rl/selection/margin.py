@@ -18,8 +18,8 @@ from writing_rl.selection.outcomes import Outcome
 class Margin:
     value: float | None
     """None when a judgement failed: the margin is unknown."""
-    beaten_by: int
     undecided: int
+    """Candidates the judge could not separate from the policy (tie, orders disagree, unparseable)."""
 
 
 def policy_margin(outcomes: Sequence[Outcome]) -> Margin:
@@ -27,5 +27,5 @@ def policy_margin(outcomes: Sequence[Outcome]) -> Margin:
     beaten_by = sum(o is Outcome.SECOND for o in outcomes)
     undecided = sum(o is Outcome.UNDECIDED for o in outcomes)
     if any(o is Outcome.FAILED for o in outcomes):
-        return Margin(None, beaten_by, undecided)
-    return Margin(beaten_by / len(outcomes), beaten_by, undecided)
+        return Margin(None, undecided)
+    return Margin(beaten_by / len(outcomes), undecided)

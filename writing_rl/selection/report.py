@@ -32,7 +32,10 @@ def build_report(selection: Selection, writers: list[tuple[Endpoint, CallCounts]
                if o.order and o.order.ladder}
     generation = {endpoint.name: _counts(counts, endpoint) for endpoint, counts in writers}
     judge_report = {**_counts(judge, prices), "unparseable": judge_unparseable,
-                    "all_pairs_calls": all_pairs_calls(len(selection.outcomes), len(candidates))}
+                    "all_pairs_calls": all_pairs_calls(len(selection.outcomes), len(candidates)),
+                    "policy_comparisons_undecided": sum(o.margin.undecided for o in selection.outcomes if o.margin)}
+    win_counts = {o.prompt.id: dict(zip(candidates, o.order.wins, strict=True)) for o in selection.outcomes
+                  if o.order}
     return {
         "settings": settings,
         "prompts": len(selection.outcomes),
@@ -43,6 +46,7 @@ def build_report(selection: Selection, writers: list[tuple[Endpoint, CallCounts]
         "dropped": selection.dropped,
         "drop_reasons": dict(Counter(reason.split(":")[0] for reason in selection.dropped.values())),
         "ladders": ladders,
+        "win_counts": win_counts,
         "ladder_lengths": {str(k): v for k, v in sorted(Counter(len(v) for v in ladders.values()).items())},
         "generation": generation,
         "judge": judge_report,
@@ -118,7 +122,8 @@ def _markdown(report: dict[str, Any], histogram: list[tuple[float, int, int]]) -
     lines += ["", "## Calls, tokens and cost", "",
               f"Judge calls: {judge['calls']} ({judge['cached']} from the cache, {judge['failed']} failed, "
               f"{judge['unparseable']} unparseable); judging all pairs of the K+1 responses would take "
-              f"{judge['all_pairs_calls']}.", "",
+              f"{judge['all_pairs_calls']}. Policy-vs-candidate pairs the judge could not separate in both orders "
+              f"(tie, orders disagree, unparseable): {judge['policy_comparisons_undecided']}.", "",
               "| endpoint | calls | cached | failed | prompt tokens | completion tokens | USD | paid now USD |",
               "| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     rows = [*report["generation"].items(), ("judge", judge)]
