@@ -313,7 +313,11 @@ def run_preflight(args: argparse.Namespace) -> int:
     except (FileNotFoundError, RuntimeError) as exc:
         print(f"[FAIL] read script: {exc}")
         return 1
-    results = Preflight(overrides, skip_judge=args.skip_judge).run()
+    from writing_rl.preflight_genrm import genrm_preflight
+
+    results = genrm_preflight(overrides)
+    if results is None:
+        results = Preflight(overrides, skip_judge=args.skip_judge).run()
     failed = sum(not c.ok for c in results)
     print("preflight passed: ready to train" if not failed else f"preflight failed: {failed} problem(s)")
     return 1 if failed else 0
