@@ -97,12 +97,13 @@ def test_selection_keeps_largest_margins_with_ordered_ladders(writers: WriterSer
     assert report["selected"] == ["p1", "p5", "p0"]
     assert {k: v.split(":")[0] for k, v in report["dropped"].items()} == {
         "p2": "no margin", "p3": "not orderable", "p4": "below --min-margin", "p6": "not ranked"}
-    assert "strong=1, weak=0, mid=1" in report["dropped"]["p3"]
+    assert report["dropped"]["p3"].startswith("not orderable: strong vs mid undecided")
     assert report["ladders"] == {pid: ["weak", "mid", "strong"] for pid in ("p1", "p5", "p0")}
-    assert report["win_counts"]["p3"] == {"strong": 1, "weak": 0, "mid": 1} and "p6" not in report["win_counts"]
+    assert report["win_counts"]["p3"] == {"strong": 1, "weak": 0, "mid": 0} and "p6" not in report["win_counts"]
     assert report["judge"]["policy_comparisons_undecided"] == 1  # p4: the policy ties mid
-    # 2K per prompt for the margins, K(K-1) per ranked prompt (p1, p3, p5, p0); all pairs: 7 x 4 x 3
-    assert summary["judge_calls"] == 2 * 3 * 7 + 6 * 4 == judge_server.stats()["requests"]
+    # 2K per prompt for the margins, K(K-1) per ranked prompt (p1, p5, p0), p3's ranking stopped at its second
+    # pair (strong vs mid: a tie); all pairs: 7 x 4 x 3
+    assert summary["judge_calls"] == 2 * 3 * 7 + 6 * 3 + 2 * 2 == judge_server.stats()["requests"]
     assert summary["judge_calls_all_pairs"] == 84
     assert writers.stats()["requests"] == 7 * 4 and writers.stats()["repeated"] == 0
     rows = pq.read_table(tmp_path / "out" / "train.parquet").to_pylist()
@@ -349,7 +350,12 @@ def test_outcomes_need_both_orders_and_ladders_refuse_cycles() -> None:
     names = ("a", "b", "c")
     cycle = {(0, 1): Outcome.FIRST, (1, 2): Outcome.FIRST, (0, 2): Outcome.SECOND}  # a > b > c > a
     order = order_candidates(3, cycle, names)
-    assert order.ladder is None and order.problem is not None and order.problem.endswith("a cycle")
+    assert order.ladder is None and order.problem == "not orderable: a cycle (win counts a=1, b=1, c=1)"
+    partial = order_candidates(3, {(0, 1): Outcome.FIRST, (0, 2): Outcome.UNDECIDED}, names)
+    assert partial.ladder is None and partial.problem is not None
+    assert partial.problem.startswith("not orderable: a vs c undecided")
+    failed = order_candidates(3, {(0, 1): Outcome.FAILED}, names)
+    assert failed.ladder is None and failed.problem == "judge failed: on a vs b"
     chain = {(0, 1): Outcome.SECOND, (1, 2): Outcome.SECOND, (0, 2): Outcome.SECOND}  # c > b > a
     assert order_candidates(3, chain, names).ladder == (0, 1, 2)
     assert policy_margin([Outcome.SECOND, Outcome.FIRST, Outcome.UNDECIDED, Outcome.SECOND]).value == 0.5

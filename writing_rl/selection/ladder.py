@@ -5,6 +5,7 @@ it beats in both orders. The candidates are orderable when the win counts are ex
 then every pair was decided and there is no cycle (a complete tournament with distinct win counts is
 transitive), so the ladder, weakest first, is the candidates sorted by win count. Anything else - a
 tie, orders that disagree, an unparseable answer, a cycle A > B > C > A - leaves the ladder ambiguous.
+The first undecided pair settles that, so the pairs after it are never judged (or paid for).
 """
 
 from __future__ import annotations
@@ -30,22 +31,27 @@ class LadderOrder:
     problem: str | None = None
 
 
+def is_decided(outcome: Outcome) -> bool:
+    """A pair whose outcome leaves the ladder possible; after any other, the remaining pairs are not judged."""
+    return outcome in (Outcome.FIRST, Outcome.SECOND)
+
+
 def order_candidates(k: int, outcomes: Mapping[tuple[int, int], Outcome], names: tuple[str, ...]) -> LadderOrder:
-    """`outcomes[(i, j)]` for i < j: FIRST means candidate i beat candidate j in both orders."""
+    """`outcomes[(i, j)]` for i < j: FIRST means candidate i beat candidate j in both orders. The pairs judged
+    so far: a ranking stops at its first undecided or failed pair, since no ladder can come of it."""
     wins = [0] * k
-    failed = 0
     for (i, j), outcome in outcomes.items():
         if outcome is Outcome.FIRST:
             wins[i] += 1
         elif outcome is Outcome.SECOND:
             wins[j] += 1
-        elif outcome is Outcome.FAILED:
-            failed += 1
-    if failed:
-        return LadderOrder(tuple(wins), None, f"judge failed: on {failed} candidate pair(s)")
+    for (i, j), outcome in outcomes.items():
+        if outcome is Outcome.FAILED:
+            return LadderOrder(tuple(wins), None, f"judge failed: on {names[i]} vs {names[j]}")
+        if outcome is Outcome.UNDECIDED:
+            return LadderOrder(tuple(wins), None, f"not orderable: {names[i]} vs {names[j]} undecided (tie, orders "
+                                                  "disagree or unparseable); the remaining pairs were not judged")
     if sorted(wins) != list(range(k)):
         counts = ", ".join(f"{name}={count}" for name, count in zip(names, wins, strict=True))
-        undecided = sum(o is Outcome.UNDECIDED for o in outcomes.values())
-        why = f"{undecided} pair(s) undecided (tie or orders disagree)" if undecided else "a cycle"
-        return LadderOrder(tuple(wins), None, f"not orderable: win counts {counts}; {why}")
+        return LadderOrder(tuple(wins), None, f"not orderable: a cycle (win counts {counts})")
     return LadderOrder(tuple(wins), tuple(sorted(range(k), key=lambda i: wins[i])))

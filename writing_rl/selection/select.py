@@ -3,9 +3,10 @@
 Phase 1, every prompt: the policy and the K candidates write a response; the policy's is judged against
 each candidate in both orders (2K calls) -> the margin. Phase 2, in order of margin (largest first, input
 order among equals), only prompts that can still be selected: the candidates are ranked round robin
-(K(K-1) calls) into a ladder; a prompt whose candidates cannot be ordered is dropped and the next one by
-margin takes its place, until `top` prompts are kept. Prompts that cannot make the cut are never ranked,
-so a selection pays far fewer judge calls than judging all K+1 responses against each other.
+(K(K-1) calls, fewer when an undecided pair ends it early) into a ladder; a prompt whose candidates cannot
+be ordered is dropped and the next one by margin takes its place, until `top` prompts are kept. Prompts
+that cannot make the cut are never ranked, so a selection pays far fewer judge calls than judging all K+1
+responses against each other.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from tqdm import tqdm
 
 from writing_rl.selection.calls import Stopped
 from writing_rl.selection.generation import GenerationFailed, Writer, generation_messages
-from writing_rl.selection.ladder import LadderOrder, candidate_pairs, order_candidates
+from writing_rl.selection.ladder import LadderOrder, candidate_pairs, is_decided, order_candidates
 from writing_rl.selection.margin import Margin, policy_margin
+from writing_rl.selection.outcomes import Outcome
 from writing_rl.selection.pair_judge import PairJudge, raise_first_error
 from writing_rl.selection.prompts import SelectionPrompt
 
@@ -123,13 +125,15 @@ class Selector:
         return PromptOutcome(prompt, tuple(texts), margin, problem=problem)  # type: ignore[arg-type]
 
     async def _rank(self, outcome: PromptOutcome) -> PromptOutcome:
+        """Round robin, one pair at a time (both orders at once), stopping at the first undecided pair."""
         assert outcome.texts is not None
         candidates = outcome.texts[1:]
-        pairs = candidate_pairs(len(candidates))
-        results = await asyncio.gather(*(self.judge.outcome(outcome.prompt, candidates[i], candidates[j])
-                                         for i, j in pairs), return_exceptions=True)
-        raise_first_error(results)
-        order = order_candidates(len(candidates), dict(zip(pairs, results, strict=True)), self.names)  # type: ignore[arg-type]
+        outcomes: dict[tuple[int, int], Outcome] = {}
+        for i, j in candidate_pairs(len(candidates)):
+            outcomes[(i, j)] = await self.judge.outcome(outcome.prompt, candidates[i], candidates[j])
+            if not is_decided(outcomes[(i, j)]):
+                break
+        order = order_candidates(len(candidates), outcomes, self.names)
         return dataclasses.replace(outcome, order=order, problem=order.problem)
 
     async def _each(self, work: list[Awaitable[T]], description: str) -> list[T]:
