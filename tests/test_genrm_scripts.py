@@ -61,7 +61,7 @@ def test_sft_preflight_names_bad_rows_long_rows_and_bad_values(model_dir: str, t
     assert (f"{tmp_path / 'train.parquet'}, row 2: the last message is 'user', not 'assistant': only assistant "
             "turns are learned") in out
     assert f"{tmp_path / 'train.parquet'}, row 3: messages[0].role='critic'; use one of" in out
-    assert (f"{tmp_path / 'val.parquet'}, row 1: sequence_length=") in out and \
+    assert (f"{tmp_path / 'val.parquet'}, row 1: ValueError: sequence_length=") in out and \
         "is larger than self.max_length=64 (raise MAX_LENGTH, or TRUNCATION=left|right)" in out
     assert result.returncode == 1
 

@@ -63,6 +63,16 @@ def sft_message_problems(messages: Any, messages_key: str) -> list[str]:
     return problems
 
 
+def _hint(message: str) -> str:
+    if "max_length" in message:
+        return " (raise MAX_LENGTH, or TRUNCATION=left|right)"
+    if "each turn separately" in message:
+        return " (the chat template renders a turn differently in context; IGNORE_INPUT_IDS_MISMATCH=True accepts it)"
+    if "processor is needed" in message:
+        return " (a column named images or videos makes verl read the row as multimodal; rename it)"
+    return ""
+
+
 class GenrmSftPreflight:
     """verl's SFT trainer: its config, the dataclasses it builds from it, and every row through its own dataset."""
 
@@ -166,10 +176,9 @@ class GenrmSftPreflight:
             for index in range(len(dataset)):
                 try:
                     dataset[index]
-                except (ValueError, AssertionError) as exc:
-                    problems.append(f"{path}, row {index + 1}: {str(exc).splitlines()[0]}"
-                                    + (" (raise MAX_LENGTH, or TRUNCATION=left|right)" if "max_length" in str(exc)
-                                       else " (IGNORE_INPUT_IDS_MISMATCH=True accepts it)"))
+                except Exception as exc:
+                    problems.append(f"{path}, row {index + 1}: {type(exc).__name__}: "
+                                    f"{(str(exc).strip() or 'no message').splitlines()[0]}{_hint(str(exc))}")
         return problems
 
     def run(self) -> list[Check]:
