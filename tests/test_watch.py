@@ -8,11 +8,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import ray
 
+from writing_rl.brpo.group import choose_reference
 from writing_rl.cli_index import create_index
 from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 from writing_rl.testing.server_process import JudgeServerProcess
@@ -136,3 +138,35 @@ def test_watch_metrics_through_verls_reward_loop(ray_local: None, tokenizer_dir:
     # under the 0.5 this job set
     assert step["watch/warnings"] == 3.0
     assert "writing_rl/win_rate" in step and not any(k.startswith("watch/") for k in next_step)
+
+
+def test_brpo_reference_takes_no_part_in_the_correlation(ray_local: None, tokenizer_dir: str, tokenizer: Any,
+                                                         tmp_path: Path) -> None:
+    """BRPO's reference gets reward 0 by construction, not by its length: only the candidates are correlated."""
+    uid = "uid-brpo-watch"
+    reference = choose_reference(list(range(4)), uid, seed=0)
+    candidates = iter([(10, 2), (20, 8), (30, 8)])  # (words, quality) against the reference's QUALITY=5
+    texts = []
+    for session in range(4):
+        n, quality = (40, 5) if session == reference else next(candidates)
+        texts.append(f"{words(n, 'w')} QUALITY={quality}")
+    row = {"data_source": "writing", "prompt": [{"role": "user", "content": "Write b0"}],
+           "reward_model": {"style": "rule", "ground_truth": {"prompt": "Write b0", "target": None, "criteria": None,
+                                                               "id": "b0"}},
+           "extra_info": {"index": "b0", "split": "train"}}
+    experiment = f"watch-brpo-{uuid.uuid4().hex[:8]}"
+    with JudgeServerProcess(mode="scores") as server:
+        config = reward_loop_config(tokenizer_dir, [
+            "reward.reward_manager.name=brpo", "actor_rollout_ref.rollout.n=4",
+            f"+reward.reward_kwargs.experiment={experiment}", f"+reward.reward_kwargs.run_dir={tmp_path}",
+            f"+reward.reward_kwargs.judge.base_url={server.base_url}", "+reward.reward_kwargs.judge.model=test-judge"])
+        with reward_workers(config) as workers:
+            results = ray.get([send(workers, rollout_data(tokenizer, row, t, uid, s)) for s, t in enumerate(texts)],
+                              timeout=120)
+            step = ray.get(ray.get_actor(f"writing_rl_coordinator:{experiment}").step_metrics.remote())
+    rewards = [r["reward_score"] for r in results]
+    assert rewards[reference] == 0.0 and sorted(rewards) == [-1.0, 0.0, 1.0, 1.0]
+    candidate_rewards = [r for s, r in enumerate(rewards) if s != reference]
+    assert step["watch/rollouts"] == 4 and step["watch/correlated_groups"] == 1
+    assert step["watch/length_reward_correlation"] == pytest.approx(
+        float(np.corrcoef([11, 21, 31], candidate_rewards)[0, 1]))
