@@ -74,7 +74,8 @@ def test_win_rate_interval_criteria_and_report(judge_server: JudgeServerProcess,
     # critic: QUALITY is the score the loopback judge gives each criterion
     assert summary["criteria_prompts"] == CRITERIA_PROMPTS
     assert summary["criteria_mean_policy"] == 8.0 and summary["criteria_mean_baseline"] == 3.0
-    assert judge_server.stats()["requests"] == 10 * 2 + CRITERIA_PROMPTS * 2 * 2
+    assert judge_server.stats()["requests"] == summary["http_requests"] == 10 * 2 + CRITERIA_PROMPTS * 2 * 2
+    assert summary["policy_longer_share"] == 1.0  # every policy text is longer: the LC estimate extrapolates
 
     records = [json.loads(line) for line in (out / "per_prompt.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == [f"p{i}" for i in range(10)]
@@ -90,7 +91,8 @@ def test_win_rate_interval_criteria_and_report(judge_server: JudgeServerProcess,
     assert "<td>p9</td>" in report and "http" not in report.split("<body>")[1].split("<h2>")[0]
 
     again = eval_policy(judge_server, prompts, policy, baseline, tmp_path / "again", "--cache", cache)
-    assert json.loads(again.stdout)["http_requests"] == 0  # a rerun is free
+    rerun = json.loads(again.stdout)
+    assert rerun["http_requests"] == 0 and rerun["cached_judgements"] == 36  # a rerun is free
     assert judge_server.stats()["requests"] == 10 * 2 + CRITERIA_PROMPTS * 2 * 2
 
 

@@ -167,9 +167,9 @@ def _write_outputs(args: argparse.Namespace, evaluation: PolicyEvaluation) -> di
     pairs = evaluation.judged_pairs()
     records = prompt_records(pairs, evaluation.criteria_scores)
     summary = summarize_policy(pairs, records, evaluation.criteria_scores, resamples=args.bootstrap, seed=args.seed)
-    usage = evaluation.judge.client.usage
-    summary["http_requests"] = usage.http_requests
-    summary["cached_judgements"] = usage.cache_hits
+    clients = [evaluation.judge.client] + ([evaluation.critic.client] if evaluation.critic else [])
+    summary["http_requests"] = sum(c.usage.http_requests for c in clients)
+    summary["cached_judgements"] = sum(c.usage.cache_hits for c in clients)
     out = args.out_dir
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     with (out / PER_PROMPT_FILE).open("w", encoding="utf-8") as handle:

@@ -150,6 +150,8 @@ def summarize_policy(pairs: Sequence[JudgedPair], records: Sequence[dict[str, ob
         "length_controlled_win_rate": fit.win_rate,
         "length_controlled_win_rate_ci": [lc_ci[0], lc_ci[1]],
         "length_coefficient": fit.length_coefficient,
+        # the length-controlled estimate is read at equal length: near 0 or 1 here, it extrapolates
+        "policy_longer_share": float(np.mean(x > 0)) if usable else 0.0,
         "mean_words_policy": _mean([p.policy_words for p in pairs]) or 0.0,
         "mean_words_baseline": _mean([p.baseline_words for p in pairs]) or 0.0,
         "criteria_prompts": len(criteria),

@@ -65,7 +65,7 @@ def score_figure(records: Sequence[dict[str, Any]], criteria: dict[str, dict[str
                     if s.score is not None] for side in ("policy", "baseline")}
     if any(sides.values()):
         axes[1].hist(list(sides.values()), bins=range(0, 12), label=list(sides), alpha=0.8)
-        axes[1].legend()
+        axes[1].legend(loc="upper left")
     else:
         axes[1].text(0.5, 0.5, "no row carries criteria", ha="center", va="center")
     axes[1].set_xlabel("critic score per criterion (1-10)")
