@@ -47,7 +47,7 @@ def _chat_messages(value: Any, where: str) -> tuple[dict[str, str], ...]:
     return tuple({"role": str(m.get("role")), "content": str(m.get("content") or "")} for m in value)
 
 
-def _prompt_of(row: dict[str, Any], where: str) -> EvalPrompt:
+def _prompt_of(row: dict[str, Any], prompt_id: str, where: str) -> EvalPrompt:
     ground_truth = _ground_truth(row)
     if ground_truth is not None:  # our verl parquet
         messages = _chat_messages(row.get("prompt"), where)
@@ -62,7 +62,7 @@ def _prompt_of(row: dict[str, Any], where: str) -> EvalPrompt:
         criteria = row.get("criteria")
     if criteria is not None and (not isinstance(criteria, str) or not criteria.strip()):
         raise DataError(f"{where}: 'criteria' must be a non-empty string or absent, got {json_type(criteria)}")
-    return EvalPrompt("", text, messages, criteria)
+    return EvalPrompt(prompt_id, text, messages, criteria)
 
 
 def load_prompts(path: Path) -> list[EvalPrompt]:
@@ -74,9 +74,8 @@ def load_prompts(path: Path) -> list[EvalPrompt]:
         return f"{path}, row {number}"
 
     ids = unique_ids([_verl_row_id(row, where(n)) for n, row in enumerate(rows, start=1)], where, generated=str)
-    return [EvalPrompt(prompt_id, p.prompt, p.messages, p.criteria)
-            for prompt_id, p in zip(ids, (_prompt_of(row, where(n)) for n, row in enumerate(rows, start=1)),
-                                    strict=True)]
+    return [_prompt_of(row, prompt_id, where(n))
+            for n, (prompt_id, row) in enumerate(zip(ids, rows, strict=True), start=1)]
 
 
 def _samples(row: dict[str, Any], where: str) -> list[str]:
