@@ -4,6 +4,9 @@ consistency read back from a validation dump written by verl's own writer."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -91,3 +94,6 @@ def test_both_order_consistency_from_verls_validation_dump(tmp_path: Path) -> No
                                   [r["score"] for r in results], extra, str(tmp_path), 10)
     by_step = consistency_by_step(tmp_path)
     assert by_step == {10: {"pairs_with_both_orders": 4, "both_order_consistency": 0.5, "both_order_accuracy": 0.25}}
+    printed = subprocess.run([sys.executable, "-m", "writing_rl.genrm.consistency", str(tmp_path)],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    assert json.loads(printed) == {"step": 10, **by_step[10]}

@@ -168,12 +168,14 @@ class GenrmSftPreflight:
         (data.truncation=error raises mid-training) and its per-turn vs whole-chat tokenization check."""
         if self.tokenizer is None:
             return []
+        from tqdm import tqdm
         from verl.trainer.sft_trainer import create_sft_dataset
 
         problems = []
         with contextlib.redirect_stdout(io.StringIO()):
             dataset = create_sft_dataset([str(path)], self.config.data, self.tokenizer, None)
-            for index in range(len(dataset)):
+            for index in tqdm(range(len(dataset)), desc=f"verl's SFT dataset on {path.name}", unit="row",
+                              leave=False):
                 try:
                     dataset[index]
                 except Exception as exc:

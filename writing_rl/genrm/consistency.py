@@ -8,6 +8,7 @@ what `writing_rl.genrm.reward.compute_score` returned (`pair_id`, `preferred`, `
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         for step, numbers in consistency_by_step(args.dump_dir).items():
             print(json.dumps({"step": step, **numbers}))
     except DataError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
