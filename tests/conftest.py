@@ -8,7 +8,8 @@ import pytest
 from writing_rl.testing.server_process import JudgeServerProcess
 
 DEFAULT_SERVER_CONFIG = {"mode": "verdict", "latency_s": 0.0, "jitter_s": 0.0, "hang_s": 30.0,
-                         "retry_after_s": 0.05, "faults": {}, "first_position_bonus": 0.0, "seed": 0}
+                         "retry_after_s": 0.05, "faults": {}, "first_position_bonus": 0.0, "seed": 0,
+                         "model": "test-judge", "strict_model": False, "max_model_len": 0}
 
 
 @pytest.fixture(scope="session")

@@ -63,6 +63,10 @@ class ServerConfig:
     first_position_bonus: float = 0.0
     """Added to response A's quality: a judge with position bias."""
     model: str = "test-judge"
+    strict_model: bool = False
+    """As vLLM: a request naming another model than `model` gets 404 (a missing or empty name is accepted)."""
+    max_model_len: int = 0
+    """As vLLM: prompt tokens + max_tokens above this get 400 (0: no limit); /tokenize reports it."""
     seed: int = 0
     marker_bonus: dict[str, float] = field(default_factory=dict)
     """Added to the quality of a text containing the marker, e.g. {"Note to the evaluator": 20}."""
@@ -90,6 +94,7 @@ class JudgeServer:
         app.add_routes([
             web.post("/v1/chat/completions", self.chat),
             web.get("/v1/models", self.models),
+            web.post("/tokenize", self.tokenize),
             web.get("/control/stats", self.get_stats),
             web.post("/control/reset", self.reset),
             web.post("/control/config", self.set_config),
@@ -99,6 +104,25 @@ class JudgeServer:
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": self.config.model, "object": "model"}]})
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        """vLLM's /tokenize for chat messages: the count (the same estimate as `usage`) and max_model_len."""
+        body = await request.json()
+        return web.json_response({"count": _prompt_tokens(body), "max_model_len": self.config.max_model_len or 1 << 20,
+                                  "tokens": []})
+
+    def _refusal(self, body: dict[str, Any]) -> web.Response | None:
+        """What vLLM answers to a model name it does not serve, or to a request longer than its context."""
+        model = body.get("model")
+        if self.config.strict_model and model and model != self.config.model:
+            return web.json_response({"error": {"message": f"The model `{model}` does not exist.",
+                                                "type": "NotFoundError", "code": 404}}, status=404)
+        limit, wanted = self.config.max_model_len, _prompt_tokens(body) + int(body.get("max_tokens") or 0)
+        if limit and wanted > limit:
+            return web.json_response({"error": {"message": f"This model's maximum context length is {limit} tokens. "
+                                                           f"However, you requested {wanted} tokens.",
+                                                "type": "BadRequestError", "code": 400}}, status=400)
+        return None
 
     async def get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(asdict(self.stats))
@@ -159,6 +183,9 @@ class JudgeServer:
     async def _respond(self, request: web.Request, body: dict[str, Any],
                        behaviour: dict[str, Any]) -> web.StreamResponse:
         kind = behaviour["kind"]
+        refusal = self._refusal(body)
+        if refusal is not None:
+            return refusal
         if kind == "rate_limit":
             retry_after = behaviour.get("retry_after", self.config.retry_after_s)
             headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
@@ -184,15 +211,15 @@ class JudgeServer:
             content = ""
         elif kind == "text":
             content = behaviour["text"]
-        prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
+        prompt_tokens = _prompt_tokens(body)
         return web.json_response({
             "id": f"cmpl-{self.stats.requests}",
             "object": "chat.completion",
             "model": body.get("model", self.config.model),
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": max(1, len(content) // 4),
-                      "total_tokens": prompt_chars // 4 + max(1, len(content) // 4)},
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": max(1, len(content) // 4),
+                      "total_tokens": prompt_tokens + max(1, len(content) // 4)},
         })
 
     def _judge(self, body: dict[str, Any]) -> str:
@@ -213,6 +240,11 @@ class JudgeServer:
 
     def _quality(self, text: str) -> float:
         return text_quality(text) + sum(bonus for marker, bonus in self.config.marker_bonus.items() if marker in text)
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """Four characters a token: the count in `usage`, in /tokenize and against max_model_len."""
+    return sum(len(m.get("content") or "") for m in body.get("messages", [])) // 4
 
 
 def parse_faults(text: str) -> dict[str, float]:

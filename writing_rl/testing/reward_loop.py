@@ -15,7 +15,8 @@ import ray
 import torch
 from tensordict import TensorDict
 from verl import DataProto
-from verl.experimental.reward_loop.reward_loop import RewardLoopManager
+from verl.experimental.reward_loop.reward_loop import RewardLoopManager, RewardLoopWorker
+from verl.experimental.reward_loop.router.naive_router import launch_router_process
 
 from writing_rl.verl_glue.config import compose_trainer_config
 
@@ -41,6 +42,32 @@ def reward_workers(config: Any) -> Iterator[list[ray.actor.ActorHandle]]:
     finally:
         for worker in manager.reward_loop_workers:
             ray.kill(worker)
+
+
+@contextmanager
+def reward_workers_behind_router(config: Any, router_address: str) -> Iterator[list[ray.actor.ActorHandle]]:
+    """verl's `RewardLoopWorker` actors as `RewardLoopManager` starts them when it hosts a reward model, given the
+    router address its `RewardModelManager` would hand them (that manager needs GPUs to start vLLM)."""
+    worker_class = ray.remote(RewardLoopWorker)
+    workers = [worker_class.options(name=f"reward_loop_worker_{i}").remote(config, router_address)
+               for i in range(int(config.reward.num_workers))]
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            ray.kill(worker)
+
+
+@contextmanager
+def verl_router(worker_urls: Sequence[str]) -> Iterator[str]:
+    """verl's own reward router (`NaiveRouter` in a process of its own, as verl starts it) in front of
+    `worker_urls`; yields its `ip:port`."""
+    address, process = launch_router_process(worker_urls=list(worker_urls))
+    try:
+        yield address
+    finally:
+        process.terminate()
+        process.join(timeout=10)
 
 
 def rollout_data(tokenizer: Any, row: dict[str, Any], response: str, uid: str, session_id: int) -> DataProto:
