@@ -213,8 +213,9 @@ class JudgeClient:
         if status == 429:
             raise RetryableJudgeError("rate limited (HTTP 429)", kind="rate_limited", retry_after_s=retry_after)
         if status >= 500:
-            raise RetryableJudgeError(f"server error (HTTP {status})", kind="server_error",
-                                      retry_after_s=retry_after)
+            detail = self._error_detail(payload).strip()[:80]
+            raise RetryableJudgeError(f"server error (HTTP {status}{': ' + detail if detail else ''})",
+                                      kind="server_error", retry_after_s=retry_after)
         if status >= 400:
             raise self._request_error(status, payload)
         return _read_completion(payload)

@@ -48,3 +48,12 @@ class JudgeConnectError(JudgeError):
 
 class JudgeCacheError(JudgeError):
     """The judgement cache file cannot be opened or used (not a SQLite file, a folder, no permission)."""
+
+
+class JudgeConfigurationError(JudgeRequestError):
+    """The judge answers, but cannot answer requests like ours, for a cause found by asking it (a model name it
+    does not serve, a prompt longer than its context). Fix the settings the message names; retrying cannot help."""
+
+    def __init__(self, status: int, cause: str):
+        JudgeError.__init__(self, cause)
+        self.status = status

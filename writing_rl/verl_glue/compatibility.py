@@ -46,10 +46,14 @@ def trainer_fit_problems(config: Any) -> list[FitProblem]:
     reward_model = config.reward.get("reward_model", {}) or {}
     if reward_model.get("enable", False) and not reward_model.get("enable_resource_pool", False):
         problems.append(FitProblem(
-            "reward.reward_model.enable=true with reward.reward_model.enable_resource_pool=false: verl then "
-            "scores after sampling with a colocated reward model and passes the reward manager neither uid nor "
-            "session_id. Set reward.reward_model.enable_resource_pool=true, or reward.reward_model.enable=false "
-            "when the judge is an external server.", True))
+            "reward.reward_model.enable=true with reward.reward_model.enable_resource_pool=false (a colocated "
+            "reward model): verl then judges only after the whole batch is generated, with no overlap with "
+            "generation, and passes the reward manager neither uid nor session_id, so BRPO groups and the "
+            "curriculum cannot be told apart. Set reward.reward_model.enable_resource_pool=true (the GenRM on GPUs "
+            "of its own), or reward.reward_model.enable=false when the judge is an external server.", True))
+    from writing_rl.verl_glue.genrm_hosting import hosting_problems  # it builds on FitProblem, defined here
+
+    problems += hosting_problems(config)
     problems += _concurrency_problems(config)
     return problems
 

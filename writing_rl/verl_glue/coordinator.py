@@ -24,6 +24,7 @@ from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.prompts import load_template
 from writing_rl.rollout import RolloutSample
 from writing_rl.verl_glue.metrics import brpo_val_metrics, step_metrics
+from writing_rl.verl_glue.router_client import HostedJudge
 from writing_rl.verl_glue.settings import RewardSettings
 from writing_rl.watch import RewardHackingWatch
 
@@ -45,6 +46,7 @@ class JudgeCoordinator:
     def __init__(self, settings: dict[str, Any]):
         self.settings = RewardSettings.from_dict(settings)
         self._client: JudgeClient | None = None
+        self._hosted = HostedJudge(self.settings.judge) if self.settings.judge_backend == "verl" else None
         self._brpo: BrpoGroupScorer | None = None
         self._writing: WritingRLScorer | None = None
         self._last_stats: dict[str, Any] = {"judge": {}}
@@ -57,8 +59,19 @@ class JudgeCoordinator:
 
     def _judge_client(self) -> JudgeClient:
         if self._client is None:
-            self._client = JudgeClient(self.settings.judge)
+            self._client = self._hosted.client() if self._hosted else JudgeClient(self.settings.judge)
         return self._client
+
+    async def attach_verl_router(self, address: str) -> None:
+        """judge_backend=verl: each reward worker passes on the router address verl gave it."""
+        if self._hosted is None:
+            raise ValueError("attach_verl_router is for reward.reward_kwargs.judge_backend=verl")
+        self._hosted.attach(address)
+
+    async def _judge_ready(self) -> None:
+        """judge_backend=verl: the router serves our model, checked once; a failure fails every reward call."""
+        if self._hosted is not None:
+            await self._hosted.ready()
 
     def _brpo_scorer(self) -> BrpoGroupScorer:
         if self._brpo is None:
@@ -96,11 +109,13 @@ class JudgeCoordinator:
         return result
 
     async def score_writing(self, sample: dict[str, Any]) -> dict[str, Any]:
+        await self._judge_ready()
         rollout = self._rollout(sample)
         expected = self.settings.val_n if rollout.validation else self.settings.rollout_n
         return self._watched(rollout, await self._writing_scorer().submit(rollout, expected))
 
     async def score_brpo(self, sample: dict[str, Any]) -> dict[str, Any]:
+        await self._judge_ready()
         rollout = self._rollout(sample)
         expected = self.settings.val_n if rollout.validation else (
             self.settings.brpo.group_size or self.settings.rollout_n)

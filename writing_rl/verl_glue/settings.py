@@ -6,6 +6,7 @@
     +reward.reward_kwargs.run_dir=running_file      (the run directory: index_<experiment>.json and the judge cache;
                                                      give it absolute, the scripts pass $PWD/running_file)
 
+    +reward.reward_kwargs.judge_backend=endpoint   (verl: the judge is the GenRM verl hosts, reached through its router)
     +reward.reward_kwargs.judge.base_url=...   (any JudgeSettings field; JUDGE_* env vars as fallback)
     +reward.reward_kwargs.judge.cache_path=...  (default <run_dir>/judge_cache_<experiment>.sqlite; "none" disables)
     +reward.reward_kwargs.brpo.orders=both     (both | candidate_first | candidate_second)
@@ -31,6 +32,10 @@ from writing_rl.curriculum.index_file import index_path
 from writing_rl.judge.settings import JudgeSettings
 from writing_rl.verl_glue.config import config_paths
 from writing_rl.watch import WatchThresholds
+
+JUDGE_BACKENDS = ("endpoint", "verl")
+"""`endpoint`: any OpenAI-compatible server named by judge.base_url; `verl`: the generative reward model verl
+hosts in the job (reward.reward_model.*), reached through the router address verl hands the reward managers."""
 
 
 @dataclass(frozen=True)
@@ -90,10 +95,16 @@ class RewardSettings:
     skew_threshold: float = DEFAULT_SKEW_THRESHOLD
     """`algorithm.brpo.skew_threshold`, read here too so the coordinator's metrics match the estimator."""
     watch: WatchThresholds = field(default_factory=WatchThresholds)
+    judge_backend: str = "endpoint"
+
+    def __post_init__(self) -> None:
+        if self.judge_backend not in JUDGE_BACKENDS:
+            raise ValueError(f"reward.reward_kwargs.judge_backend={self.judge_backend!r}: must be one of "
+                             f"{list(JUDGE_BACKENDS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"experiment": self.experiment, "judge": dict(self.judge.public_dict()), "method": self.method,
-                "run_dir": self.run_dir,
+                "run_dir": self.run_dir, "judge_backend": self.judge_backend,
                 "brpo": asdict(self.brpo), "writing_rl": asdict(self.writing_rl), "rollout_n": self.rollout_n,
                 "val_n": self.val_n, "train_files": list(self.train_files), "train_batch_size": self.train_batch_size,
                 "skew_threshold": self.skew_threshold, "watch": asdict(self.watch)}
@@ -106,7 +117,8 @@ class RewardSettings:
                    brpo=BrpoSettings(**data["brpo"]), writing_rl=WritingRLSettings(**data["writing_rl"]),
                    rollout_n=data["rollout_n"], val_n=data["val_n"], train_files=tuple(data["train_files"]),
                    train_batch_size=data["train_batch_size"], skew_threshold=data["skew_threshold"],
-                   watch=WatchThresholds(**data.get("watch", {})))
+                   watch=WatchThresholds(**data.get("watch", {})),
+                   judge_backend=data["judge_backend"])
 
     def coordinator_name(self) -> str:
         return f"writing_rl_coordinator:{self.experiment}"
@@ -127,14 +139,17 @@ def reward_settings_from_config(config: DictConfig) -> RewardSettings:
     """Everything the reward path needs, validated once, from the whole trainer config."""
     raw = config.reward.get("reward_kwargs", None)
     kwargs: dict[str, Any] = OmegaConf.to_container(raw, resolve=True) if raw is not None else {}  # type: ignore
-    unknown = sorted(set(kwargs) - {"judge", "brpo", "writing_rl", "experiment", "run_dir", "watch"})
+    known = {"judge", "judge_backend", "brpo", "writing_rl", "experiment", "run_dir", "watch"}
+    unknown = sorted(set(kwargs) - known)
     if unknown:
-        raise ValueError(f"reward.reward_kwargs: unknown key(s) {unknown}; "
-                         "known: brpo, experiment, judge, run_dir, watch, writing_rl")
+        raise ValueError(f"reward.reward_kwargs: unknown key(s) {unknown}; known: {', '.join(sorted(known))}")
+    backend = str(kwargs.get("judge_backend") or "endpoint")
     experiment = str(kwargs.get("experiment") or config.trainer.get("experiment_name") or "default")
     run_dir = os.path.abspath(str(kwargs.get("run_dir") or "running_file"))
     judge_values = _section(kwargs, "judge", JudgeSettings.field_names())
     judge_values["cache_path"] = _judge_cache_path(judge_values.get("cache_path", ""), run_dir, experiment)
+    if backend == "verl":
+        judge_values["model"] = _verl_served_model(config, judge_values.get("model"))
     judge = JudgeSettings.from_env(judge_values)
     brpo = BrpoSettings(**_section(kwargs, "brpo", [f.name for f in fields(BrpoSettings)]))
     writing = WritingRLSettings(**_section(kwargs, "writing_rl", [f.name for f in fields(WritingRLSettings)]))
@@ -147,7 +162,21 @@ def reward_settings_from_config(config: DictConfig) -> RewardSettings:
                           val_n=_int_setting(config, "actor_rollout_ref.rollout.val_kwargs.n"),
                           train_files=tuple(os.path.abspath(f) for f in train_files),
                           train_batch_size=_int_setting(config, "data.train_batch_size"),
-                          skew_threshold=float(brpo_algorithm.get("skew_threshold", DEFAULT_SKEW_THRESHOLD)))
+                          skew_threshold=float(brpo_algorithm.get("skew_threshold", DEFAULT_SKEW_THRESHOLD)),
+                          judge_backend=backend)
+
+
+def _verl_served_model(config: DictConfig, explicit: object) -> str:
+    """verl serves its GenRM under `reward.reward_model.model_path`, verbatim: any other name is a 404 that verl's
+    router turns into a bare HTTP 500, so a different judge.model is refused here rather than failing every call."""
+    served = OmegaConf.select(config, "reward.reward_model.model_path")
+    if not served:
+        raise ValueError("reward.reward_kwargs.judge_backend=verl needs reward.reward_model.model_path (the GenRM "
+                         "that verl hosts; the scripts take it from GENRM_PATH)")
+    if explicit not in (None, "", served):
+        raise ValueError(f"reward.reward_kwargs.judge.model={explicit!r}: with judge_backend=verl the GenRM is "
+                         f"served under reward.reward_model.model_path={served!r}; drop judge.model")
+    return str(served)
 
 
 def _int_setting(config: DictConfig, key: str) -> int:
