@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writing-Zero / BRPO on verl 0.9.1: each group's reference is one of its own rollouts, drawn at random;
-# a pairwise GenRM (any OpenAI-compatible server, e.g. `vllm serve` of the trained GenRM) votes in both
-# orders; reward +1 / -1 (reference 0) is the advantage; skewed groups are dropped.
+# a pairwise GenRM (any OpenAI-compatible server, e.g. `vllm serve` of the trained GenRM, or hosted by verl
+# inside the job with JUDGE=verl GENRM_PATH=...) votes in both orders; reward +1 / -1 (reference 0) is the
+# advantage; skewed groups are dropped.
 #
 #   bash scripts/train_brpo.sh [extra Hydra overrides ...]
 #   writing-rl preflight scripts/train_brpo.sh [extra Hydra overrides ...]   # check everything first, on CPU
@@ -27,7 +28,7 @@ GENRM_TEMPLATE=${GENRM_TEMPLATE:-genrm}                  # prompt file or built-
 JUDGE_BASE_URL=${JUDGE_BASE_URL:-http://127.0.0.1:8001/v1}   # the GenRM server
 JUDGE_MODEL=${JUDGE_MODEL:-genrm}
 JUDGE_API_KEY_ENV=${JUDGE_API_KEY_ENV:-JUDGE_API_KEY}    # NAME of the variable holding the key
-API_PARALLEL=${API_PARALLEL:-64}                         # judge requests in flight, for the whole job
+API_PARALLEL_ENDPOINT_DEFAULT=64                         # in-flight judge requests, whole job (API_PARALLEL overrides; JUDGE=verl: 64/replica)
 JUDGE_RPM=${JUDGE_RPM:-0}                                # requests per minute (0 = no limit)
 JUDGE_TPM=${JUDGE_TPM:-0}                                # tokens per minute (0 = no limit)
 JUDGE_TEMPERATURE=${JUDGE_TEMPERATURE:-0.6}
@@ -50,6 +51,9 @@ TOTAL_STEPS=${TOTAL_STEPS:-200}
 SAVE_FREQ=${SAVE_FREQ:-50}
 TEST_FREQ=${TEST_FREQ:-50}
 LOGGER=${LOGGER:-'["console","wandb"]'}
+
+# JUDGE=endpoint (default) or JUDGE=verl (verl hosts the judge model on GENRM_GPUS): see judge_backend.sh
+source "$(dirname "${BASH_SOURCE[0]}")/judge_backend.sh"
 
 ARGS=(
   algorithm.adv_estimator=brpo
@@ -82,9 +86,7 @@ ARGS=(
   +reward.reward_kwargs.brpo.seed="$BRPO_SEED"
   +reward.reward_kwargs.brpo.group_timeout_s="$GROUP_TIMEOUT_S"
   +reward.reward_kwargs.brpo.template="$GENRM_TEMPLATE"
-  +reward.reward_kwargs.judge.base_url="$JUDGE_BASE_URL"
-  +reward.reward_kwargs.judge.model="$JUDGE_MODEL"
-  +reward.reward_kwargs.judge.api_key_env="$JUDGE_API_KEY_ENV"
+  "${JUDGE_ARGS[@]}"
   +reward.reward_kwargs.judge.max_concurrency="$API_PARALLEL"
   +reward.reward_kwargs.judge.requests_per_minute="$JUDGE_RPM"
   +reward.reward_kwargs.judge.tokens_per_minute="$JUDGE_TPM"
@@ -96,7 +98,7 @@ ARGS=(
   trainer.project_name="$PROJECT_NAME"
   trainer.experiment_name="$EXPERIMENT_NAME"
   trainer.logger="$LOGGER"
-  trainer.n_gpus_per_node="$N_GPUS"
+  trainer.n_gpus_per_node="$POLICY_GPUS"
   trainer.nnodes="$NNODES"
   trainer.total_training_steps="$TOTAL_STEPS"
   trainer.save_freq="$SAVE_FREQ"

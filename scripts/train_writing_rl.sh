@@ -30,7 +30,7 @@ JUDGE_CRITERIA_TEMPLATE=${JUDGE_CRITERIA_TEMPLATE:-pairwise_criteria}
 JUDGE_BASE_URL=${JUDGE_BASE_URL:-https://dashscope.aliyuncs.com/compatible-mode/v1}
 JUDGE_MODEL=${JUDGE_MODEL:-qwen-plus}
 JUDGE_API_KEY_ENV=${JUDGE_API_KEY_ENV:-DASHSCOPE_API_KEY}  # NAME of the variable holding the key
-API_PARALLEL=${API_PARALLEL:-12}                         # judge requests in flight, for the whole job
+API_PARALLEL_ENDPOINT_DEFAULT=12                         # in-flight judge requests, whole job (API_PARALLEL overrides; JUDGE=verl: 64/replica)
 JUDGE_RPM=${JUDGE_RPM:-0}                                # requests per minute (0 = no limit)
 JUDGE_TPM=${JUDGE_TPM:-0}                                # tokens per minute (0 = no limit)
 JUDGE_TEMPERATURE=${JUDGE_TEMPERATURE:-0.1}
@@ -55,6 +55,9 @@ TOTAL_STEPS=${TOTAL_STEPS:-405}
 SAVE_FREQ=${SAVE_FREQ:-50}
 TEST_FREQ=${TEST_FREQ:-50}
 LOGGER=${LOGGER:-'["console","wandb"]'}
+
+# JUDGE=endpoint (default) or JUDGE=verl (verl hosts the judge model on GENRM_GPUS): see judge_backend.sh
+source "$(dirname "${BASH_SOURCE[0]}")/judge_backend.sh"
 
 ARGS=(
   algorithm.adv_estimator="$ALGO"
@@ -88,9 +91,7 @@ ARGS=(
   +reward.reward_kwargs.writing_rl.reward_loss="$REWARD_LOSS"
   +reward.reward_kwargs.writing_rl.template="$JUDGE_TEMPLATE"
   +reward.reward_kwargs.writing_rl.criteria_template="$JUDGE_CRITERIA_TEMPLATE"
-  +reward.reward_kwargs.judge.base_url="$JUDGE_BASE_URL"
-  +reward.reward_kwargs.judge.model="$JUDGE_MODEL"
-  +reward.reward_kwargs.judge.api_key_env="$JUDGE_API_KEY_ENV"
+  "${JUDGE_ARGS[@]}"
   +reward.reward_kwargs.judge.max_concurrency="$API_PARALLEL"
   +reward.reward_kwargs.judge.requests_per_minute="$JUDGE_RPM"
   +reward.reward_kwargs.judge.tokens_per_minute="$JUDGE_TPM"
@@ -102,7 +103,7 @@ ARGS=(
   trainer.project_name="$PROJECT_NAME"
   trainer.experiment_name="$EXPERIMENT_NAME"
   trainer.logger="$LOGGER"
-  trainer.n_gpus_per_node="$N_GPUS"
+  trainer.n_gpus_per_node="$POLICY_GPUS"
   trainer.nnodes="$NNODES"
   trainer.total_training_steps="$TOTAL_STEPS"
   trainer.save_freq="$SAVE_FREQ"

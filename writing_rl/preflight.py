@@ -143,8 +143,10 @@ class Preflight:
             self.settings = reward_settings_from_config(self.config)
         except (ValueError, TypeError) as exc:
             return Check("reward settings", False, str(exc))
+        where = ("hosted by verl (judge_backend=verl)" if self.settings.judge_backend == "verl"
+                 else f"at {self.settings.judge.base_url}")
         return Check("reward settings", True, f"experiment {self.settings.experiment!r}, judge "
-                                              f"{self.settings.judge.model} at {self.settings.judge.base_url}")
+                                              f"{self.settings.judge.model} {where}")
 
     @property
     def method(self) -> str:
@@ -225,10 +227,58 @@ class Preflight:
                        "TEST_FREQ=-1")]
 
     def judge(self) -> list[Check]:
+        if self.settings.judge_backend == "verl":
+            return self.hosted_judge()
         checks = [check_api_key(self.settings.judge)]
         if self.skip_judge:
             return checks
         return [*checks, check_judge_reachable(self.settings.judge)]
+
+    def hosted_judge(self) -> list[Check]:
+        """JUDGE=verl: the judge model's folder and context length (nothing listens before the job starts)."""
+        import json
+
+        from writing_rl.data.prompt_lengths import prompt_tokens
+        from writing_rl.data.rows import DataError
+        from writing_rl.verl_glue.judge_request_length import longest_judge_request
+
+        rm = self.config.reward.reward_model
+        folder = Path(str(rm.model_path)).expanduser()
+        checks: list[Check] = [Skipped("judge reachable", True, "JUDGE=verl: verl starts the judge with the job; the "
+                                                                "first reward call checks it through verl's router")]
+        if not (folder / "config.json").is_file():
+            return [*checks, Check("judge model", False, f"reward.reward_model.model_path={folder} is not a local "
+                                                         "folder with a config.json: verl serves it with vLLM and "
+                                                         "every reward worker loads its tokenizer (GENRM_PATH)")]
+        try:
+            prompt_tokens([{"role": "user", "content": "x"}], str(folder))
+        except Exception as exc:
+            return [*checks, Check("judge model", False, f"reward.reward_model.model_path={folder}: its tokenizer "
+                                                         f"does not load ({type(exc).__name__}: {exc})")]
+        checks.append(Check("judge model", True, f"{folder}: config.json and tokenizer"))
+        positions = json.loads((folder / "config.json").read_text()).get("max_position_embeddings")
+        limit = int(rm.rollout.max_model_len or positions or 0)
+        if positions and limit > int(positions):
+            checks.append(Warned("judge context", True, f"reward.reward_model.rollout.max_model_len={limit} is more "
+                                                        f"than the model's max_position_embeddings={positions}: vLLM "
+                                                        "refuses to start unless the model supports it"))
+        try:
+            rows = [row for key in ("train_files", "val_files") for path in self._data_files(key)
+                    for row in self._rows(path)]
+        except DataError:
+            return checks  # reported by the data check
+        longest = longest_judge_request(rows, self.settings, str(folder), int(self.config.data.max_response_length))
+        if longest is None or not limit:
+            return checks
+        if longest.tokens > limit:
+            return [*checks, Check("judge context", False, f"the longest judge request (row {longest.row_id}: prompt "
+                                                           "file, texts, responses at data.max_response_length and "
+                                                           f"judge.max_tokens) is {longest.tokens} tokens, more than "
+                                                           f"reward.reward_model.rollout.max_model_len={limit}: raise "
+                                                           f"GENRM_MAX_LEN to at least {longest.tokens}, or lower "
+                                                           "JUDGE_MAX_TOKENS or MAX_RESPONSE_LENGTH")]
+        return [*checks, Check("judge context", True, f"the longest judge request, {longest.tokens} tokens (row "
+                                                      f"{longest.row_id}), fits max_model_len={limit}")]
 
     def added_keys(self) -> list[Check]:
         """`+key=value` overrides that verl's config does not know: Hydra accepts them and verl ignores them."""
