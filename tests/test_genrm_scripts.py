@@ -106,3 +106,15 @@ def test_rl_preflight_fails_on_wrong_rows_reward_name_and_what_verl_rejects(mode
             "{'preferred': 'A' | 'B'}") in out
     assert "[FAIL] train/validation split: 3 pair id(s) in both data.train_files and data.val_files" in out
     assert result.returncode == 1
+
+
+def test_sft_preflight_without_a_local_model_still_checks_data_and_batch_size(tmp_path: Path) -> None:
+    env = {"MODEL_PATH": "Some/HubModel", "TRAIN_FILE": write(tmp_path / "train.parquet", [sft_row(0), sft_row(1)]),
+           "VAL_FILE": write(tmp_path / "val.parquet", [{"conversation": sft_row(2)["messages"]}])}
+    out = run_cli("preflight", SFT_SCRIPT, env=env).stdout
+    assert "[skip] verl model config: model.path=Some/HubModel is not a local folder with a config.json" in out
+    assert f"[ok] data.train_files: {tmp_path / 'train.parquet'}: 2 rows (not tokenized: no local model folder)" in out
+    assert (f"[FAIL] batch sizes: {tmp_path / 'train.parquet'}: 2 rows, fewer than data.train_batch_size=32: verl "
+            "drops the incomplete batch, so nothing would train") in out
+    assert f"[FAIL] data.val_files: {tmp_path / 'val.parquet'}: no 'messages' column (data.messages_key)" in out
+    assert "preflight failed: 2 problem(s)" in out

@@ -148,15 +148,18 @@ class GenrmSftPreflight:
                 except DataError as exc:
                     checks.append(Check(f"data.{key}", False, str(exc)))
                     continue
+                if not rows or data.messages_key not in rows[0]:
+                    missing = "no rows" if not rows else f"no '{data.messages_key}' column (data.messages_key)"
+                    checks.append(Check(f"data.{key}", False, f"{path}: {missing}"))
+                    continue
                 problems = [f"{path}, row {n}: {p}" for n, row in enumerate(rows, start=1)
-                            for p in (sft_message_problems(row.get(data.messages_key), data.messages_key)
-                                      if data.messages_key in row else [f"no '{data.messages_key}' column"])]
-                if not rows:
-                    problems.append(f"{path}: no rows")
+                            for p in sft_message_problems(row.get(data.messages_key), data.messages_key)]
                 if not problems:
                     problems = self._dataset_problems(path)
                 ok = not problems
-                checks.append(Check(f"data.{key}", ok, f"{path}: {len(rows)} rows" if ok else _listed(problems)))
+                tokenized = "" if self.tokenizer is not None else " (not tokenized: no local model folder)"
+                checks.append(Check(f"data.{key}", ok, f"{path}: {len(rows)} rows{tokenized}" if ok
+                                    else _listed(problems)))
                 if key == "train_files" and ok and len(rows) < int(data.train_batch_size):
                     checks.append(Check("batch sizes", False, f"{path}: {len(rows)} rows, fewer than "
                                                               f"data.train_batch_size={data.train_batch_size}: verl "
