@@ -31,6 +31,8 @@ from typing import Any
 
 from aiohttp import web
 
+from writing_rl.testing.serve import serve_until_killed
+
 _RESPONSE = {
     side: re.compile(rf"\[The Start of Response {side}\]\n(.*?)\n\[The End of Response {side}\]", re.DOTALL)
     for side in "AB"
@@ -274,24 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("the test judge only listens on loopback")
     config = ServerConfig(mode=args.mode, latency_s=args.latency, jitter_s=args.jitter, hang_s=args.hang,
                           faults=args.faults, seed=args.seed)
-    asyncio.run(_serve(JudgeServer(config), args.host, args.port, args.port_file))
-
-
-async def _serve(server: JudgeServer, host: str, port: int, port_file: Path | None) -> None:
-    runner = web.AppRunner(server.app(), access_log=None, handle_signals=True)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=2048)
-    await site.start()
-    bound = runner.addresses[0][1]
-    print(f"test judge listening on http://{host}:{bound}/v1", flush=True)
-    if port_file is not None:
-        tmp = port_file.with_suffix(".tmp")
-        tmp.write_text(str(bound))
-        tmp.rename(port_file)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    asyncio.run(serve_until_killed(JudgeServer(config).app(), args.host, args.port, args.port_file, "test judge"))
 
 
 if __name__ == "__main__":

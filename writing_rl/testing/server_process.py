@@ -1,4 +1,4 @@
-"""Start the test judge server as a real subprocess and talk to its control API."""
+"""Start a loopback test server (the judge, the writers) as a real subprocess and talk to its control API."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+_Server = TypeVar("_Server", bound="LoopbackServerProcess")
 
-class JudgeServerProcess:
-    """`with JudgeServerProcess(latency=0.2) as server: server.base_url ...`"""
 
-    def __init__(self, *, mode: str = "verdict", latency: float = 0.0, jitter: float = 0.0,
-                 hang: float = 30.0, faults: str = "", seed: int = 0, startup_timeout_s: float = 30.0):
-        self.args = ["--mode", mode, "--latency", str(latency), "--jitter", str(jitter),
-                     "--hang", str(hang), "--faults", faults, "--seed", str(seed)]
+class LoopbackServerProcess:
+    """A `writing_rl.testing` server module run as `python -m MODULE --port 0 --port-file FILE ARGS...`."""
+
+    module: str = ""
+    name: str = "test server"
+
+    def __init__(self, args: list[str], startup_timeout_s: float = 30.0):
+        self.args = args
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
@@ -33,23 +36,21 @@ class JudgeServerProcess:
     def control_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/control"
 
-    def start(self) -> JudgeServerProcess:
-        workdir = Path(tempfile.mkdtemp(prefix="judge-server-"))
+    def start(self: _Server) -> _Server:
+        workdir = Path(tempfile.mkdtemp(prefix=self.name.replace(" ", "-") + "-"))
         port_file = workdir / "port"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "writing_rl.testing.judge_server", "--port", "0",
-             "--port-file", str(port_file), *self.args],
+            [sys.executable, "-m", self.module, "--port", "0", "--port-file", str(port_file), *self.args],
             stdout=subprocess.DEVNULL, stderr=open(workdir / "stderr.log", "wb"),  # noqa: SIM115
             start_new_session=True,
         )
         deadline = time.monotonic() + self.startup_timeout_s
         while not port_file.exists():
             if self.process.poll() is not None:
-                raise RuntimeError(f"test judge server exited with {self.process.returncode}; "
-                                   f"see {workdir / 'stderr.log'}")
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {workdir / 'stderr.log'}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"test judge server did not start within {self.startup_timeout_s}s")
+                raise RuntimeError(f"{self.name} did not start within {self.startup_timeout_s}s")
             time.sleep(0.05)
         self.port = int(port_file.read_text())
         return self
@@ -63,7 +64,7 @@ class JudgeServerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
-    def __enter__(self) -> JudgeServerProcess:
+    def __enter__(self: _Server) -> _Server:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -77,6 +78,18 @@ class JudgeServerProcess:
 
     def configure(self, **updates: Any) -> None:
         httpx.post(f"{self.control_url}/config", json=updates, timeout=10).raise_for_status()
+
+
+class JudgeServerProcess(LoopbackServerProcess):
+    """`with JudgeServerProcess(latency=0.2) as server: server.base_url ...`"""
+
+    module = "writing_rl.testing.judge_server"
+    name = "test judge server"
+
+    def __init__(self, *, mode: str = "verdict", latency: float = 0.0, jitter: float = 0.0,
+                 hang: float = 30.0, faults: str = "", seed: int = 0, startup_timeout_s: float = 30.0):
+        super().__init__(["--mode", mode, "--latency", str(latency), "--jitter", str(jitter), "--hang", str(hang),
+                          "--faults", faults, "--seed", str(seed)], startup_timeout_s)
 
     def script(self, *behaviours: Any) -> None:
         httpx.post(f"{self.control_url}/script", json={"behaviours": list(behaviours)},

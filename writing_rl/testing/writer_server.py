@@ -29,6 +29,8 @@ from typing import Any
 
 from aiohttp import web
 
+from writing_rl.testing.serve import serve_until_killed
+
 
 @dataclass
 class WriterConfig:
@@ -129,23 +131,6 @@ class WriterServer:
         return f"{model} writes ({digest}): {filler}. QUALITY={quality:g}"
 
 
-async def _serve(server: WriterServer, host: str, port: int, port_file: Path | None) -> None:
-    runner = web.AppRunner(server.app(), access_log=None, handle_signals=True)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=2048)
-    await site.start()
-    bound = runner.addresses[0][1]
-    print(f"test writers listening on http://{host}:{bound}/v1", flush=True)
-    if port_file is not None:
-        tmp = port_file.with_suffix(".tmp")
-        tmp.write_text(str(bound))
-        tmp.rename(port_file)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -155,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the test writers only listen on loopback")
-    asyncio.run(_serve(WriterServer(WriterConfig(**json.loads(args.config))), args.host, args.port, args.port_file))
+    server = WriterServer(WriterConfig(**json.loads(args.config)))
+    asyncio.run(serve_until_killed(server.app(), args.host, args.port, args.port_file, "test writers"))
 
 
 if __name__ == "__main__":
