@@ -207,8 +207,10 @@ def test_bad_input_is_refused_before_anything_is_sent(teacher: JudgeServerProces
     assert "is the --pairs file" in error("--out", str(tmp_path / "pairs.parquet"), "--pairs",
                                           str(tmp_path / "pairs.parquet"))
     assert "scores" in error("--out", str(tmp_path / "sft.parquet"), "--template", "pairwise")
-    assert "--usd-per-mtok-in -1: a price cannot be negative" in error("--out", str(tmp_path / "s.parquet"),
-                                                                       "--usd-per-mtok-in", "-1")
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it, as every bad option value
+        main([*base, "--out", str(tmp_path / "s.parquet"), "--usd-per-mtok-in", "-1"])
+    assert exit_info.value.code == 2
+    assert "--usd-per-mtok-in: -1.0 must be >= 0 (US dollars per million tokens)" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "p", "chosen": "c", "rejected": "r"}\n{"prompt": "p", "chosen": "c"}\n')
     assert f"{bad}, row 2: missing field 'rejected'" in error("--out", str(tmp_path / "s.parquet"), "--pairs",

@@ -12,11 +12,10 @@ from writing_rl.cli_judge import (
     INTERRUPTED,
     check_out_path,
     format_summary,
-    positive_int,
     run_interruptible,
     skip_identical_pairs,
 )
-from writing_rl.cli_options import add_judge_options, judge_settings_from_args
+from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int, usd_per_mtok
 from writing_rl.data.rows import DataError
 from writing_rl.genrm.rl_rows import load_genrm_template
 from writing_rl.genrm.sft_rows import sft_rows, write_sft_parquet
@@ -57,9 +56,9 @@ def add_genrm_commands(subparsers: argparse._SubParsersAction) -> None:
                        help="send nothing: print the number of calls (2 per pair), the estimated prompt tokens "
                             "(4 characters a token, rough), the completion tokens at most (max tokens per call) "
                             "and, with prices, the most it can cost")
-    synth.add_argument("--usd-per-mtok-in", type=float, metavar="USD",
+    synth.add_argument("--usd-per-mtok-in", type=usd_per_mtok, metavar="USD",
                        help="price of a million prompt tokens, for the cost in the report and the dry run")
-    synth.add_argument("--usd-per-mtok-out", type=float, metavar="USD",
+    synth.add_argument("--usd-per-mtok-out", type=usd_per_mtok, metavar="USD",
                        help="price of a million completion tokens")
     synth.add_argument("--json", action="store_true", help="print the report as one JSON object")
     add_judge_options(synth)
@@ -73,13 +72,6 @@ def _default_cache(settings: JudgeSettings, out: Path) -> JudgeSettings:
     return dataclasses.replace(settings, cache_path=str(out.with_suffix(".judge-cache.sqlite")))
 
 
-def _prices(args: argparse.Namespace) -> Prices:
-    for option, value in (("--usd-per-mtok-in", args.usd_per_mtok_in), ("--usd-per-mtok-out", args.usd_per_mtok_out)):
-        if value is not None and value < 0:
-            raise DataError(f"{option} {value:g}: a price cannot be negative")
-    return Prices(args.usd_per_mtok_in, args.usd_per_mtok_out)
-
-
 def _print(args: argparse.Namespace, report: dict, title: str) -> None:
     print(json.dumps(report) if args.json else format_summary(report, title), flush=True)
 
@@ -91,7 +83,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
     check_out_path(args.out, args.pairs, settings.cache_path)
     template = load_genrm_template(args.template)
     pairs, _ = skip_identical_pairs(args.pairs, load_pairs(args.pairs)[: args.limit])
-    prices = _prices(args)
+    prices = Prices(args.usd_per_mtok_in, args.usd_per_mtok_out)
     if args.dry_run:
         _print(args, estimate(pairs, template, settings, prices), "genrm synthesize --dry-run (nothing was sent)")
         return 0

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from writing_rl.cli_options import add_judge_options, judge_settings_from_args
+from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int
 from writing_rl.data.rows import DataError, read_rows
 from writing_rl.judge.best_of_k import (
     SetResult,
@@ -124,16 +124,6 @@ def _add_template_options(parser: argparse.ArgumentParser) -> None:
                              "in a prompt file, {{ and }} are literal braces")
     parser.add_argument("--criteria-template", default="pairwise_criteria",
                         help="prompt file used when criteria are given")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def read_argument_text(value: str, option: str) -> str:

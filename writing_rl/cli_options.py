@@ -7,6 +7,28 @@ import argparse
 from writing_rl.judge.settings import OUTPUT_CONSTRAINTS, JudgeSettings
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def usd_per_mtok(text: str) -> float:
+    """An argparse type: a price in US dollars per million tokens (>= 0)."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0 (US dollars per million tokens)")
+    return value
+
+
 def add_judge_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "judge endpoint", "each option falls back to the environment variable JUDGE_<NAME>, then to a default")

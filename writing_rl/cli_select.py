@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from writing_rl.cli_judge import INTERRUPTED, NO_VERDICT, _add_template_options, _load_templates
-from writing_rl.cli_options import add_judge_options, judge_settings_from_args
+from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int, usd_per_mtok
 from writing_rl.data.build import DEFAULT_SYSTEM_PROMPT
 from writing_rl.data.rows import DataError
 from writing_rl.judge.client import JudgeClient
@@ -56,7 +56,7 @@ def add_select_command(commands: argparse._SubParsersAction) -> None:
     select.add_argument("--endpoints", type=Path, required=True,
                         help="TOML with a [policy] table and [[candidates]] tables (see examples/endpoints.toml)")
     select.add_argument("--out-dir", type=Path, required=True, help="folder for the parquet files, reports, caches")
-    select.add_argument("--top", type=_positive_int, metavar="N", help="keep at most N prompts, largest margins first")
+    select.add_argument("--top", type=positive_int, metavar="N", help="keep at most N prompts, largest margins first")
     select.add_argument("--min-margin", type=_margin, default=0.0, metavar="M",
                         help="keep only prompts with at least this margin (0..1; a margin of 0 is never kept)")
     select.add_argument("--dry-run", action="store_true",
@@ -70,33 +70,13 @@ def add_select_command(commands: argparse._SubParsersAction) -> None:
     select.add_argument("--system-prompt", default=DEFAULT_SYSTEM_PROMPT,
                         help="system message for generation and in the parquet rows")
     select.add_argument("--no-system-prompt", action="store_true", help="no system message")
-    select.add_argument("--judge-usd-per-mtok-in", type=_price, default=0.0, metavar="USD",
+    select.add_argument("--judge-usd-per-mtok-in", type=usd_per_mtok, default=0.0, metavar="USD",
                         help="judge price per million prompt tokens, for the cost report")
-    select.add_argument("--judge-usd-per-mtok-out", type=_price, default=0.0, metavar="USD",
+    select.add_argument("--judge-usd-per-mtok-out", type=usd_per_mtok, default=0.0, metavar="USD",
                         help="judge price per million completion tokens, for the cost report")
     _add_template_options(select)
     add_judge_options(select)
     select.set_defaults(handler=run_select)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _price(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0 (US dollars per million tokens)")
-    return value
 
 
 def _margin(text: str) -> float:
