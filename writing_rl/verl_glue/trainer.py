@@ -13,20 +13,18 @@ from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
-from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 from verl.trainer.ppo.v1.trainer_base import register_trainer
-from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from writing_rl.curriculum.checkpoint import IndexSnapshot
 from writing_rl.verl_glue.compatibility import TRAINER_MODE, raise_for_fatal, trainer_fit_problems
 from writing_rl.verl_glue.coordinator import CoordinatorLostError, get_coordinator
 from writing_rl.verl_glue.no_signal import exclude_failed_judgements
 from writing_rl.verl_glue.settings import RewardSettings, reward_settings_from_config
+from writing_rl.verl_glue.sync_mode import SyncModeTrainer
 
 logger = logging.getLogger(__name__)
 COORDINATOR_CALL_TIMEOUT_S = 600.0
 """Index writes and metrics are quick; this only bounds a coordinator that stopped answering."""
-SYNC_MODE = "sync"
 
 
 def _absolute(path: str) -> Path:
@@ -35,19 +33,12 @@ def _absolute(path: str) -> Path:
 
 
 @register_trainer(TRAINER_MODE)
-class WritingTrainer(PPOTrainerSync):
+class WritingTrainer(SyncModeTrainer):
     def __init__(self, config: Any):
         raise_for_fatal(trainer_fit_problems(config))  # before verl allocates anything
         self.settings: RewardSettings = reward_settings_from_config(config)
         self.coordinator: ray.actor.ActorHandle | None = None
         super().__init__(config)
-
-    def _build_replay_buffer(self) -> ReplayBuffer:
-        # verl 0.9.1 chooses between its sync and async code paths by comparing `self.trainer_mode` with the
-        # literal "sync" (replay buffer class, gen_batch_size, TransferQueue checkpoints, prompt persistence);
-        # __init__ calls this right after setting trainer_mode, so every later check sees "sync".
-        self.trainer_mode = SYNC_MODE
-        return super()._build_replay_buffer()
 
     def init(self) -> None:
         # created from this process (verl's TaskRunner) before the reward workers, so the actor's lifetime is
