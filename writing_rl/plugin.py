@@ -9,13 +9,14 @@ from __future__ import annotations
 
 EXPECTED_REWARD_MANAGERS: tuple[str, ...] = ("brpo", "writing_rl")
 EXPECTED_ADV_ESTIMATORS: tuple[str, ...] = ("brpo",)
-EXPECTED_TRAINER_MODES: tuple[str, ...] = ("writing_rl",)
+EXPECTED_TRAINER_MODES: tuple[str, ...] = ("genrm_rl", "writing_rl")
 
 
 def register() -> None:
     """Import the modules whose decorators register our names with verl (idempotent)."""
     import writing_rl.brpo.estimator
     import writing_rl.verl_glue.brpo_manager
+    import writing_rl.verl_glue.genrm_trainer
     import writing_rl.verl_glue.trainer
     import writing_rl.verl_glue.writing_rl_manager  # noqa: F401  (reward manager "writing_rl")
 

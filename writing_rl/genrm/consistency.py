@@ -1,8 +1,15 @@
-"""Both-order consistency of the GenRM from verl's validation dumps.
+"""Both-order consistency of the GenRM: one definition, used per training step (`genrm_rl` trainer mode, through
+`writing_rl.genrm.step_metrics`) and per validation from verl's dumps.
 
-verl scores each rollout alone, so no reward call sees both orders of a pair; the per-step number comes from
-the JSONL verl writes per validation (`trainer.validation_data_dir=DIR` -> `DIR/<step>.jsonl`), whose lines carry
-what `writing_rl.genrm.reward.compute_score` returned (`pair_id`, `preferred`, `verdict`).
+verl scores each rollout alone, so no reward call sees both orders of a pair; the numbers come from what
+`writing_rl.genrm.reward.compute_score` returned for each rollout (`pair_id`, `preferred`, `verdict`), in a
+training step's batch or in the JSONL verl writes per validation (`trainer.validation_data_dir=DIR` ->
+`DIR/<step>.jsonl`).
+
+A pair is consistent when the GenRM prefers the same text (chosen or rejected) in both orders; a tie or a
+malformed answer is never consistent. With several rollouts per order (GRPO's n), every rollout of one order is
+compared with every rollout of the other, so a pair counts with the fraction of such comparisons that agree
+(with one rollout per order that is 0 or 1).
 """
 
 from __future__ import annotations
@@ -10,30 +17,42 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from itertools import product
 from pathlib import Path
 from typing import Any
 
 from writing_rl.data.rows import DataError
 
+PREFERRED_TEXTS = ("chosen", "rejected")
 
-def pair_verdicts(lines: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """pair id -> {preferred side: which text the GenRM preferred there ("chosen", "rejected", "tie", "none")}."""
-    pairs: dict[str, dict[str, str]] = defaultdict(dict)
+
+def picked_text(preferred: str, verdict: str) -> str:
+    """Which text the GenRM preferred: "chosen", "rejected", "tie" or "none" (malformed)."""
+    if verdict in ("tie", "none"):
+        return verdict
+    return "chosen" if verdict == preferred else "rejected"
+
+
+def pair_verdicts(lines: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """pair id -> {preferred side: the text each rollout of that order preferred}."""
+    pairs: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for line in lines:
-        side, verdict = line["preferred"], line["verdict"]
-        picked = verdict if verdict in ("tie", "none") else ("chosen" if verdict == side else "rejected")
-        pairs[str(line["pair_id"])][side] = picked
+        pairs[str(line["pair_id"])][line["preferred"]].append(picked_text(line["preferred"], line["verdict"]))
     return pairs
 
 
 def consistency(lines: list[dict[str, Any]]) -> dict[str, float | int]:
-    """Over pairs with both orders in the dump: `both_order_consistency` (the same text preferred in both orders)
-    and `both_order_accuracy` (the human-preferred text in both)."""
-    both = [p for p in pair_verdicts(lines).values() if len(p) == 2]
+    """Over pairs with both orders present: `both_order_consistency` (the same text preferred in both orders)
+    and `both_order_accuracy` (the human-preferred text in both), each a pair's share of agreeing cross-order
+    comparisons, averaged over pairs."""
+    both = [p for p in pair_verdicts(lines).values() if p.get("A") and p.get("B")]
     if not both:
         return {"pairs_with_both_orders": 0, "both_order_consistency": 0.0, "both_order_accuracy": 0.0}
-    consistent = sum(p["A"] == p["B"] and p["A"] in ("chosen", "rejected") for p in both)
-    correct = sum(p["A"] == p["B"] == "chosen" for p in both)
+    consistent = correct = 0.0
+    for pair in both:
+        comparisons = list(product(pair["A"], pair["B"]))
+        consistent += sum(a == b and a in PREFERRED_TEXTS for a, b in comparisons) / len(comparisons)
+        correct += sum(a == b == "chosen" for a, b in comparisons) / len(comparisons)
     return {"pairs_with_both_orders": len(both), "both_order_consistency": consistent / len(both),
             "both_order_accuracy": correct / len(both)}
 
