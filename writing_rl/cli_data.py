@@ -42,7 +42,7 @@ def run_pairs(args: argparse.Namespace) -> int:
 
 
 def run_genrm_rl(args: argparse.Namespace) -> int:
-    written, moved_stale = build_genrm_rl(args.input, args.out_dir, template=args.template)
+    written, moved_stale = build_genrm_rl(args.input, args.out_dir, template=args.template, seed=args.seed)
     for path, count in written.items():
         print(f"wrote {path}: {count} rows ({count // 2} pairs x 2 orders)")
     if moved_stale:
@@ -83,13 +83,17 @@ def add_genrm_rl_command(commands: argparse._SubParsersAction) -> None:
                     f"optionally test.parquet, or one pairs file with id?, prompt, chosen, rejected) and write verl "
                     f"RL rows to OUT_DIR/<split>.parquet: two rows per pair, the chosen text shown first and "
                     f"second, data_source {GENRM_DATA_SOURCE!r}, the prompt file's system and user messages as "
-                    f"the prompt, and reward_model.ground_truth = {{'preferred': 'A' | 'B'}}. "
+                    f"the prompt, and reward_model.ground_truth = {{'preferred': 'A' | 'B'}}. Pairs are shuffled "
+                    f"(--seed) with each pair's two rows adjacent, so that training with data.shuffle=False and "
+                    f"an even batch size sees both orders of a pair in the same step. "
                     f"scripts/train_genrm_rl.sh trains on them with writing_rl.genrm.reward.")
     genrm_rl.add_argument("input", type=Path, help="pairs folder or pairs file")
     genrm_rl.add_argument("--out-dir", type=Path, required=True, help="folder for the RL parquet files")
     genrm_rl.add_argument("--template", default="genrm",
                           help="GenRM prompt file (.toml) or built-in name; it must ask for \\boxed{a, b} scores "
                                "(default: genrm)")
+    genrm_rl.add_argument("--seed", type=int, default=0,
+                          help="seed of the pair order (default 0; the two orders of a pair always stay adjacent)")
     genrm_rl.set_defaults(handler=run_genrm_rl)
 
 

@@ -4,10 +4,15 @@ Every pair gives two rows, one per presentation order: the prompt is the GenRM p
 messages over (prompt, A, B), and the ground truth is the side the human-preferred text is shown on,
 `{"preferred": "A" | "B"}`. Both orders of a pair stay in the same split, so validation never sees a pair that
 training saw.
+
+The pairs are shuffled (seeded) while each pair's two rows stay adjacent: training runs with `data.shuffle=False`
+and an even batch size, so both orders of every pair land in the same step and the `genrm_rl` trainer mode can
+log both-order consistency per step, while the steps still see the pairs in a random order.
 """
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +86,18 @@ def pair_files(input_path: Path) -> dict[str, Path]:
     return files
 
 
-def build_genrm_rl(input_path: Path, out_dir: Path, *, template: str | Path = "genrm"
+def shuffled_pairs(pairs: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+    """The pairs in a random order that the seed fixes (the input is left as it is)."""
+    order = list(pairs)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def build_genrm_rl(input_path: Path, out_dir: Path, *, template: str | Path = "genrm", seed: int = 0
                    ) -> tuple[dict[Path, int], Path | None]:
     """Write OUT_DIR/<split>.parquet for each split of the input: each file written with its row count, and where
-    an older test.parquet was moved (input without a test split), so validation cannot use stale rows."""
+    an older test.parquet was moved (input without a test split), so validation cannot use stale rows. Pairs are
+    shuffled with `seed`, each pair's two orders adjacent."""
     prompt_file = load_genrm_template(template)
     sources = pair_files(input_path)
     if out_dir.exists() and not out_dir.is_dir():
@@ -92,7 +105,8 @@ def build_genrm_rl(input_path: Path, out_dir: Path, *, template: str | Path = "g
     for split, source in sources.items():
         if (out_dir / f"{split}.parquet").resolve() == source.resolve():
             raise DataError(f"{source}: is the input, and would be replaced by the RL rows; choose another --out-dir")
-    rows = {split: [r for pair in read_pairs(path) for r in genrm_rl_rows(pair, prompt_file, split)]
+    rows = {split: [row for pair in shuffled_pairs(read_pairs(path), seed)
+                    for row in genrm_rl_rows(pair, prompt_file, split)]
             for split, path in sources.items()}
     if "test" in rows:
         train_ids = {r["extra_info"]["pair_id"] for r in rows["train"]}
