@@ -7,9 +7,15 @@
 #   bash scripts/train_genrm_rl.sh [extra Hydra overrides ...]
 #   writing-rl preflight scripts/train_genrm_rl.sh [extra Hydra overrides ...]   # check everything first, on CPU
 #
-# Logged: every step verl's critic/score/* (the mean reward); at every validation (TEST_FREQ) accuracy
-# val-core/genrm_pairwise/acc/mean@1 and the tie / wrong / malformed rates, with the generations dumped to
-# VAL_DUMP_DIR, from which `python -m writing_rl.genrm.consistency VAL_DUMP_DIR` gives both-order consistency.
+# Trainer mode genrm_rl (verl's synchronous trainer plus our per-step metrics) logs every step, next to verl's
+# critic/score/* (the mean reward): genrm/acc, genrm/wrong_rate, genrm/tie_rate, genrm/malformed_rate (over the
+# step's rollouts) and genrm/both_order_consistency, genrm/both_order_accuracy, genrm/pairs_with_both_orders (over
+# the step's pairs: the same text preferred in both orders, every rollout of one order against every rollout of
+# the other). For that both orders of a pair must be in the same step: the rows come shuffled by pair with the two
+# orders adjacent (`writing-rl data genrm-rl --seed`), data.shuffle=False keeps that order, and TRAIN_BATCH_SIZE
+# must be even. At every validation (TEST_FREQ): val-core/genrm_pairwise/acc/mean@1 and the tie / wrong /
+# malformed rates, with the generations dumped to VAL_DUMP_DIR, from which
+# `python -m writing_rl.genrm.consistency VAL_DUMP_DIR` gives validation consistency.
 #
 # Every setting below is an environment variable with a default; extra arguments are passed to verl.
 set -euo pipefail
@@ -25,7 +31,7 @@ MALFORMED_REWARD=${MALFORMED_REWARD:--1.5}                # reward for output wi
 ROLLOUT_N=${ROLLOUT_N:-8}                                 # rollouts per prompt (GRPO group)
 N_GPUS=${N_GPUS:-8}
 NNODES=${NNODES:-1}
-TRAIN_BATCH_SIZE=${TRAIN_BATCH_SIZE:-64}                  # prompts per step
+TRAIN_BATCH_SIZE=${TRAIN_BATCH_SIZE:-64}                  # prompts per step; even (both orders of a pair)
 PPO_MINI_BATCH_SIZE=${PPO_MINI_BATCH_SIZE:-16}
 PPO_MAX_TOKEN_LEN_PER_GPU=${PPO_MAX_TOKEN_LEN_PER_GPU:-24576}  # token budget per GPU micro-batch (dynamic batching)
 MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-4096}              # critique prompt + two texts
@@ -49,6 +55,7 @@ ARGS=(
   data.max_prompt_length="$MAX_PROMPT_LENGTH"
   data.max_response_length="$MAX_RESPONSE_LENGTH"
   data.filter_overlong_prompts=True
+  data.shuffle=False                                      # rows are shuffled by pair, orders adjacent, at build time
   actor_rollout_ref.model.path="$MODEL_PATH"
   actor_rollout_ref.actor.optim.lr="$ACTOR_LR"
   actor_rollout_ref.actor.ppo_mini_batch_size="$PPO_MINI_BATCH_SIZE"
@@ -68,6 +75,7 @@ ARGS=(
   reward.custom_reward_function.path=pkg://writing_rl.genrm.reward
   reward.custom_reward_function.name=compute_score
   +reward.custom_reward_function.reward_kwargs.malformed_reward="$MALFORMED_REWARD"
+  trainer.v1.trainer_mode=genrm_rl
   trainer.project_name="$PROJECT_NAME"
   trainer.experiment_name="$EXPERIMENT_NAME"
   trainer.logger="$LOGGER"

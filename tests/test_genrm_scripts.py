@@ -80,7 +80,9 @@ def test_rl_preflight_passes_verls_validate_config_with_the_default_settings(mod
            "VAL_FILE": str(rl_data / "test.parquet")}
     result = run_cli("preflight", RL_SCRIPT, env=env)
     out = result.stdout
-    assert "[ok] names resolve: reward manager NaiveRewardManager, estimator grpo, trainer mode sync" in out
+    assert "[ok] names resolve: reward manager NaiveRewardManager, estimator grpo, trainer mode genrm_rl" in out
+    assert ("[ok] per-step metrics: trainer mode genrm_rl, data.shuffle=False, even data.train_batch_size=64"
+            in out)
     assert "[ok] verl validate_config: passed" in out
     assert ("[ok] reward function: pkg://writing_rl.genrm.reward:compute_score via verl's loader (right 1, wrong -1, "
             "malformed -1.5) in manager naive") in out

@@ -198,6 +198,18 @@ class GenrmSftPreflight:
         return results
 
 
+def adjacent_order_problem(rows: list[dict[str, Any]]) -> str | None:
+    """The first place where rows 2k+1 and 2k+2 (1-based) are not the two orders of one pair (None: all are)."""
+    if len(rows) % 2:
+        return f"{len(rows)} rows, an odd number: a pair lacks one of its orders"
+    for first in range(0, len(rows), 2):
+        (a, b) = (rows[first]["extra_info"], rows[first + 1]["extra_info"])
+        if a["pair_id"] != b["pair_id"] or {a.get("preferred"), b.get("preferred")} != {"A", "B"}:
+            return (f"rows {first + 1} and {first + 2} are not the two orders of one pair (pair ids "
+                    f"{a['pair_id']!r}, {b['pair_id']!r})")
+    return None
+
+
 def rl_row_problems(row: dict[str, Any]) -> list[str]:
     problems = []
     prompt = row.get("prompt")
@@ -226,6 +238,39 @@ class GenrmRlPreflight:
     @property
     def config(self) -> Any:
         return self.base.config
+
+    def step_pairs(self) -> list[Check]:
+        """Per-step GenRM metrics: the trainer mode that logs them, and both orders of a pair in one step."""
+        from writing_rl.verl_glue.genrm_trainer import GENRM_TRAINER_MODE, genrm_reward_problem
+
+        c = self.config
+        mode = c.trainer.v1.get("trainer_mode") if c.trainer.get("use_v1", True) else "legacy (trainer.use_v1=false)"
+        checks: list[Check] = []
+        if mode != GENRM_TRAINER_MODE:
+            checks.append(Check("trainer mode", False, f"trainer.v1.trainer_mode={mode}: accuracy and both-order "
+                                                       f"consistency are logged per step only in trainer mode "
+                                                       f"{GENRM_TRAINER_MODE}; set trainer.v1.trainer_mode="
+                                                       f"{GENRM_TRAINER_MODE} (and trainer.use_v1=true)"))
+        elif problem := genrm_reward_problem(c):
+            checks.append(Check("trainer mode", False, problem))
+        if c.data.shuffle:
+            checks.append(Check("both orders in one step", False, "data.shuffle=True: verl's RandomSampler would "
+                                                                  "split the two orders of a pair across steps; "
+                                                                  "set data.shuffle=False (`writing-rl data "
+                                                                  "genrm-rl --seed` already shuffles the pairs)"))
+        batch = int(c.data.train_batch_size)
+        if batch % 2:
+            checks.append(Check("both orders in one step", False, f"data.train_batch_size={batch} is odd: a step "
+                                                                  "would end between the two orders of a pair; set "
+                                                                  "TRAIN_BATCH_SIZE to an even number"))
+        gen_batch = c.data.get("gen_batch_size")
+        if gen_batch not in (None, 1) and int(gen_batch) % 2:
+            checks.append(Check("both orders in one step", False, f"data.gen_batch_size={gen_batch} is odd: set it "
+                                                                  "to an even number, or leave it unset"))
+        if not checks:
+            checks.append(Check("per-step metrics", True, f"trainer mode {GENRM_TRAINER_MODE}, data.shuffle=False, "
+                                                          f"even data.train_batch_size={batch}"))
+        return checks
 
     def reward_function(self) -> Check:
         """verl's own loader, then one call per case, so a wrong path, name or signature fails here."""
@@ -274,6 +319,10 @@ class GenrmRlPreflight:
                 pair_ids[key] |= set(sides)
                 if problems:
                     continue
+                if key == "train_files" and (unpaired := adjacent_order_problem(rows)):
+                    checks.append(Check("both orders in one step", False, f"{path}: {unpaired}; rebuild it with "
+                                                                          "`writing-rl data genrm-rl`, which writes "
+                                                                          "each pair's two orders adjacent"))
                 one_order = sorted(p for p, n in sides.items() if n < 2)
                 if one_order:
                     checks.append(Warned("both orders", True, f"{path}: {len(one_order)} pair(s) with one order only "
@@ -288,8 +337,8 @@ class GenrmRlPreflight:
     def run(self) -> list[Check]:
         results: list[Check] = []
         steps: list[Callable[[], Check | list[Check]]] = [
-            self.base.compose, self.base.names, self.base.added_keys, self.base.verl_validate, self.reward_function,
-            self.data, self.base.prompt_lengths]
+            self.base.compose, self.base.names, self.base.added_keys, self.base.verl_validate, self.step_pairs,
+            self.reward_function, self.data, self.base.prompt_lengths]
         for step in steps:
             outcome = step()
             batch = outcome if isinstance(outcome, list) else [outcome]
