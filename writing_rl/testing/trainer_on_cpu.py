@@ -1,8 +1,10 @@
 """verl's V1 trainer, driven on CPU as far down as it goes without a GPU.
 
-Real: `WritingTrainer` (our trainer mode) with verl's dataloaders, TransferQueue, sync `ReplayBuffer`,
+Real: the trainer class registered for the config's `trainer.v1.trainer_mode` (`WritingTrainer`, `GenrmRlTrainer`)
+with verl's dataloaders, TransferQueue, sync `ReplayBuffer`,
 `AgentLoopManagerTQ` / `AgentLoopWorkerTQ` running verl's single-turn agent loop, `RewardLoopManager` and its
-workers, our coordinator, `_compute_advantage` (the registered estimator), `_validate`, `_save_checkpoint`,
+workers (our reward managers or verl's naive one with a custom reward function), our coordinator (Writing-RL and
+BRPO), `_compute_advantage` (the registered estimator), `_validate`, `_save_checkpoint`,
 `_load_checkpoint` and the `on_*` hooks. Stand-ins play only the parts that need a GPU:
 - `ScriptedLLMClient` plays vLLM: verl's agent loop takes its `LLMServerClient` as an argument, and this one
   answers each generation with the token ids of a scripted text;
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from verl.workers.rollout.replica import TokenOutput
 from writing_rl.testing.tokenizer import gpt2_tokenizer_dir
 
 QUALITIES = re.compile(r"QUALITIES=([\w.,]+)")
+BOXES = re.compile(r"BOXES=([\w.:,]+)")
 FAIL = "FAIL"
 """A scripted quality that makes generation raise, as a crashed rollout would."""
 JUDGE_FAIL = "JUDGEFAIL"
@@ -40,26 +44,50 @@ def tiny_model_dir(target: Path) -> Path:
     return target
 
 
-class ScriptedLLMClient(LLMServerClient):
-    """Answers the k-th generation for a prompt with `QUALITY=<q_k>` where the prompt says `QUALITIES=q_0,q_1,...`
-    (cycling), so a prompt's n sessions get the n qualities; `FAIL` raises instead."""
+Answer = Callable[[str, int], str]
+"""(the decoded prompt, how many times that prompt was answered before) -> the generated text."""
 
-    def __init__(self, config: Any, model_dir: str):
+
+def answer_with_quality(prompt: str, k: int) -> str:
+    """`QUALITY=<q_k>` where the prompt says `QUALITIES=q_0,q_1,...` (cycling), so a prompt's n sessions get the n
+    qualities; `FAIL` raises instead."""
+    match = QUALITIES.search(prompt)
+    qualities = match.group(1).split(",") if match else ["5"]
+    quality = qualities[k % len(qualities)]
+    if quality == FAIL:
+        raise RuntimeError("scripted generation failure")
+    if quality == JUDGE_FAIL:
+        return "A piece of writing. QUALITY=5 JUDGE_FAULT=bad_request"
+    return f"A piece of writing. QUALITY={quality}"
+
+
+def answer_with_boxes(prompt: str, k: int) -> str:
+    """A GenRM's answer: the k-th (cycling) of the score pairs `a:b` listed after the first `BOXES=` in the prompt,
+    as `\\boxed{a, b}`; `x` answers without a box. Put `BOXES=...` into both texts of a pair: the first one in
+    the prompt is that of the text shown as A, so each presentation order gets its own script."""
+    match = BOXES.search(prompt)
+    scores = match.group(1).split(",") if match else ["x"]
+    score = scores[k % len(scores)]
+    if score == "x":
+        return "The critique ran out before the scores."
+    a, b = score.split(":")
+    return f"Both are fine. \\boxed{{{a}, {b}}}"
+
+
+class ScriptedLLMClient(LLMServerClient):
+    """Answers the k-th generation for a prompt with `answer(prompt, k)` (default `answer_with_quality`)."""
+
+    def __init__(self, config: Any, model_dir: str, answer: Answer = answer_with_quality):
         super().__init__(config, load_balancer_handle=None)
         self.model_dir = model_dir
+        self.answer = answer
         self._tokenizer: Any = None
         self._calls: dict[str, int] = defaultdict(int)
 
     def _text_for(self, prompt: str) -> str:
-        match = QUALITIES.search(prompt)
-        qualities = match.group(1).split(",") if match else ["5"]
-        quality = qualities[self._calls[prompt] % len(qualities)]
+        k = self._calls[prompt]
         self._calls[prompt] += 1
-        if quality == FAIL:
-            raise RuntimeError("scripted generation failure")
-        if quality == JUDGE_FAIL:
-            return "A piece of writing. QUALITY=5 JUDGE_FAULT=bad_request"
-        return f"A piece of writing. QUALITY={quality}"
+        return self.answer(prompt, k)
 
     async def generate(self, request_id: str, *, prompt_ids: list[int], sampling_params: dict[str, Any],
                        **kwargs: Any) -> TokenOutput:
@@ -95,21 +123,23 @@ class WeightsStandIn:
 
 
 class TrainerOnCpu:
-    """A `WritingTrainer` set up as `PPOTrainer.init()` + `TaskRunnerV1` would, GPU parts replaced (see above).
-    Ray and TransferQueue must be initialised by the caller."""
+    """The trainer of the config's `trainer.v1.trainer_mode`, set up as `PPOTrainer.init()` + `TaskRunnerV1`
+    would, GPU parts replaced (see above). Ray and TransferQueue must be initialised by the caller."""
 
-    def __init__(self, config: Any, model_dir: str):
+    def __init__(self, config: Any, model_dir: str, answer: Answer = answer_with_quality):
         from verl.experimental.reward_loop.reward_loop import RewardLoopManager
         from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ
+        from verl.trainer.ppo.v1.trainer_base import get_trainer_cls
         from verl.utils.skip import SkipManager
 
         from writing_rl.verl_glue.coordinator import get_coordinator
         from writing_rl.verl_glue.trainer import WritingTrainer
 
-        trainer = WritingTrainer(config)
+        trainer = get_trainer_cls(config.trainer.v1.trainer_mode)(config)
         trainer._init_tokenizer()
         trainer._init_dataloader()
-        trainer.coordinator = get_coordinator(trainer.settings)  # what WritingTrainer.init() does first
+        if isinstance(trainer, WritingTrainer):
+            trainer.coordinator = get_coordinator(trainer.settings)  # what WritingTrainer.init() does first
         trainer.reward_loop_manager = RewardLoopManager(config=config, rm_resource_pool=None)
         weights = WeightsStandIn()
         trainer.actor_rollout_wg = weights
@@ -118,7 +148,7 @@ class TrainerOnCpu:
         trainer._load_checkpoint()
         trainer.on_init_end()
         trainer.agent_loop_manager = AgentLoopManagerTQ.create(
-            config=config, llm_client=ScriptedLLMClient(config, model_dir), teacher_client=None,
+            config=config, llm_client=ScriptedLLMClient(config, model_dir, answer), teacher_client=None,
             reward_loop_worker_handles=trainer.reward_loop_manager.reward_loop_worker_handles)
         SkipManager.init(config)
         self.trainer, self.weights = trainer, weights
@@ -126,7 +156,7 @@ class TrainerOnCpu:
     def training_step(self) -> tuple[dict[str, Any], dict[str, float]]:
         """What `fit` does for one step, minus the GPU work: submit a batch, let the agent loop and the reward
         loop run, sample it from verl's replay buffer, compute advantages, save (if due) and end the step.
-        Returns (trajectory fields by TransferQueue key, the step's logged metrics from our hook)."""
+        Returns (trajectory fields by TransferQueue key, the step's logged metrics from our hooks)."""
         import transfer_queue as tq
 
         t = self.trainer
@@ -143,7 +173,7 @@ class TrainerOnCpu:
         if t.config.trainer.save_freq > 0 and t.global_steps % t.config.trainer.save_freq == 0:
             t._save_checkpoint()
         t.on_step_end()
-        step_metrics = t._consume_sync_metrics()
+        step_metrics = {**metrics, **t._consume_sync_metrics()}  # what `fit` logs of them
         tq.kv_clear(keys=batch.keys, partition_id=batch.partition_id)
         return trajectories, step_metrics
 
