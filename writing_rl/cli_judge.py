@@ -65,7 +65,7 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
                               "@@TEXT passes the literal text @TEXT")
     try_cmd.add_argument("--b", required=True, help="response B text, @FILE or @@TEXT (as --a)")
     try_cmd.add_argument("--criteria", help="per-request criteria (uses --criteria-template); not empty")
-    _add_template_options(try_cmd)
+    add_template_options(try_cmd)
     add_judge_options(try_cmd)
     try_cmd.set_defaults(handler=run_try)
 
@@ -99,7 +99,7 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
                                "file and its sha256, judge model and settings, template, time, complete or "
                                "interrupted), so that two runs can be compared")
     eval_cmd.add_argument("--limit", type=positive_int, help="only the first N pairs or sets (N >= 1)")
-    _add_template_options(eval_cmd)
+    add_template_options(eval_cmd)
     add_judge_options(eval_cmd)
     eval_cmd.set_defaults(handler=run_eval)
 
@@ -118,7 +118,7 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
     add_probe_command(commands)
 
 
-def _add_template_options(parser: argparse.ArgumentParser) -> None:
+def add_template_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default="pairwise",
                         help="prompt file or built-in name: pairwise (default), genrm, pairwise_criteria; "
                              "in a prompt file, {{ and }} are literal braces")
@@ -139,7 +139,7 @@ def read_argument_text(value: str, option: str) -> str:
     return read_user_text(path, DataError)
 
 
-def _load_templates(args: argparse.Namespace) -> tuple[PromptTemplate, PromptTemplate | None]:
+def load_templates(args: argparse.Namespace) -> tuple[PromptTemplate, PromptTemplate | None]:
     template = load_template(args.template)
     criteria_template = load_template(args.criteria_template) if args.criteria_template else None
     return template, criteria_template
@@ -161,7 +161,7 @@ def _check_try_criteria(args: argparse.Namespace, template: PromptTemplate) -> N
 def run_try(args: argparse.Namespace) -> int:
     settings = judge_settings_from_args(args)
     text_a, text_b = read_argument_text(args.a, "--a"), read_argument_text(args.b, "--b")
-    templates = _load_templates(args)
+    templates = load_templates(args)
     _check_try_criteria(args, templates[0])
 
     async def go() -> Comparison:
@@ -265,7 +265,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if is_candidate_set_file(args.pairs, rows):
         return _run_best_of_k(args, settings, rows)
     pairs, skipped = skip_identical_pairs(args.pairs, load_pairs(args.pairs, rows)[: args.limit])
-    judge = _make_judge(settings, _load_templates(args))
+    judge = _make_judge(settings, load_templates(args))
     progress = sys.stderr.isatty() or not args.json
     results, finished = run_interruptible(
         judge, lambda finished: evaluate_pairs(judge, pairs, progress=progress, finished=finished))
@@ -290,7 +290,7 @@ def _run_best_of_k(args: argparse.Namespace, settings: JudgeSettings, rows: Sequ
               f"(they measure nothing): ids {ids[:10]}{' ...' if len(ids) > 10 else ''}", file=sys.stderr)
     if not sets:
         raise DataError(f"{args.pairs}: no set left to judge (every chosen answer is also a rejected one)")
-    judge = _make_judge(settings, _load_templates(args))
+    judge = _make_judge(settings, load_templates(args))
     progress = sys.stderr.isatty() or not args.json
     results, finished = run_interruptible(
         judge, lambda finished: evaluate_sets(judge, sets, progress=progress, finished=finished))

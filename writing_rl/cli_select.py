@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from writing_rl.cli_judge import INTERRUPTED, NO_VERDICT, _add_template_options, _load_templates
+from writing_rl.cli_judge import INTERRUPTED, NO_VERDICT, add_template_options, load_templates
 from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int, usd_per_mtok
 from writing_rl.data.build import DEFAULT_SYSTEM_PROMPT
 from writing_rl.data.rows import DataError
@@ -74,7 +74,7 @@ def add_select_command(commands: argparse._SubParsersAction) -> None:
                         help="judge price per million prompt tokens, for the cost report")
     select.add_argument("--judge-usd-per-mtok-out", type=usd_per_mtok, default=0.0, metavar="USD",
                         help="judge price per million completion tokens, for the cost report")
-    _add_template_options(select)
+    add_template_options(select)
     add_judge_options(select)
     select.set_defaults(handler=run_select)
 
@@ -110,7 +110,7 @@ def _inputs(args: argparse.Namespace) -> SelectInputs:
     judge = judge_settings_from_args(args)
     if not judge.cache_path:
         judge = dataclasses.replace(judge, cache_path=str(cache_dir / "judge.sqlite"))
-    return SelectInputs(prompts, endpoints, judge, _load_templates(args),
+    return SelectInputs(prompts, endpoints, judge, load_templates(args),
                         None if args.no_system_prompt else args.system_prompt)
 
 
