@@ -203,7 +203,7 @@ def adjacent_order_problem(rows: list[dict[str, Any]]) -> str | None:
     if len(rows) % 2:
         return f"{len(rows)} rows, an odd number: a pair lacks one of its orders"
     for first in range(0, len(rows), 2):
-        (a, b) = (rows[first]["extra_info"], rows[first + 1]["extra_info"])
+        a, b = rows[first]["extra_info"], rows[first + 1]["extra_info"]
         if a["pair_id"] != b["pair_id"] or {a.get("preferred"), b.get("preferred")} != {"A", "B"}:
             return (f"rows {first + 1} and {first + 2} are not the two orders of one pair (pair ids "
                     f"{a['pair_id']!r}, {b['pair_id']!r})")
