@@ -6,6 +6,7 @@ and the loopback judge, with only vLLM and the FSDP workers played by stand-ins 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -77,6 +78,7 @@ def test_preflight_rejects_the_brpo_script_without_dynamic_batching(model_dir: s
     broken = "\n".join(line for line in script.splitlines() if "use_dynamic_bsz" not in line
                        and "ppo_max_token_len_per_gpu" not in line)
     (tmp_path / "train_brpo.sh").write_text(broken)
+    shutil.copy(REPO / "scripts/judge_backend.sh", tmp_path)  # the script sources it from its own folder
     env = {**os.environ, "MODEL_PATH": model_dir, "RUN_DIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "writing_rl.cli", "preflight", str(tmp_path / "train_brpo.sh"),
                              "--skip-judge"], capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
