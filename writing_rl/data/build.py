@@ -69,7 +69,7 @@ def verl_row(source: dict[str, Any], where: str, row_id: str, *, require_referen
     }
 
 
-def _check_paths(input_path: Path, out_dir: Path) -> None:
+def check_out_dir(input_path: Path, out_dir: Path) -> None:
     """Refuse an --out-dir that is a file, and a build that would write over (or move) its own input."""
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out-dir {out_dir}: is an existing file; give a folder (it is created if missing)")
@@ -96,7 +96,7 @@ def _read_verl_rows(input_path: Path, require_references: bool, system_prompt: s
                      system_prompt=system_prompt) for n, source in enumerate(sources, start=1)]
 
 
-def _move_stale_test_file(out_dir: Path) -> Path | None:
+def move_stale_test_file(out_dir: Path) -> Path | None:
     """A test.parquet from an earlier build with --test-size would still be found by VAL_FILE, and its
     rows are now in train.parquet too. It is moved aside rather than deleted: it may be all a user has."""
     stale = out_dir / "test.parquet"
@@ -107,7 +107,7 @@ def _move_stale_test_file(out_dir: Path) -> Path | None:
     return target
 
 
-def _write(rows: list[dict[str, Any]], path: Path) -> None:
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
     try:
         pq.write_table(pa.Table.from_pylist(rows), path)
     except OSError as exc:
@@ -117,7 +117,7 @@ def _write(rows: list[dict[str, Any]], path: Path) -> None:
 def build_parquet(input_path: Path, out_dir: Path, *, test_size: int = 0, seed: int = 0,
                   require_references: bool = True, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
                   ) -> BuildResult:
-    _check_paths(input_path, out_dir)
+    check_out_dir(input_path, out_dir)
     rows = _read_verl_rows(input_path, require_references, system_prompt)
     if not 0 <= test_size < len(rows):
         raise DataError(f"--test-size {test_size} must be between 0 and {len(rows) - 1} for {len(rows)} rows")
@@ -133,9 +133,9 @@ def build_parquet(input_path: Path, out_dir: Path, *, test_size: int = 0, seed: 
     except OSError as exc:
         raise DataError(f"--out-dir {out_dir}: cannot create it ({exc.strerror})") from exc
     written = {out_dir / "train.parquet": len(train)}
-    _write(train, out_dir / "train.parquet")
+    write_rows(train, out_dir / "train.parquet")
     if test:
         written[out_dir / "test.parquet"] = len(test)
-        _write(test, out_dir / "test.parquet")
+        write_rows(test, out_dir / "test.parquet")
         return BuildResult(written)
-    return BuildResult(written, moved_stale=_move_stale_test_file(out_dir))
+    return BuildResult(written, moved_stale=move_stale_test_file(out_dir))

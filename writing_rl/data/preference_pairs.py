@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from writing_rl.data.build import _check_paths, _move_stale_test_file, _write
+from writing_rl.data.build import check_out_dir, move_stale_test_file, write_rows
 from writing_rl.data.rows import DataError, read_rows, require_text, row_id, unique_ids
 from writing_rl.text_files import read_user_text
 
@@ -150,7 +150,7 @@ def build_pairs(input_path: Path, out_dir: Path, *, test_size: int = 0, seed: in
             raise DataError(f"{name} {value}: must be 0 or more")
     if min_words is not None and max_words is not None and min_words > max_words:
         raise DataError(f"--min-words {min_words} is above --max-words {max_words}: no pair could pass")
-    _check_paths(input_path, out_dir)
+    check_out_dir(input_path, out_dir)
     pairs, result = convert_pairs(input_path, layout=layout, min_words=min_words, max_words=max_words)
     if not pairs:
         raise DataError(f"{input_path}: no pair left after filtering ({dict(result.dropped)}); loosen "
@@ -168,8 +168,8 @@ def build_pairs(input_path: Path, out_dir: Path, *, test_size: int = 0, seed: in
         raise DataError(f"--out-dir {out_dir}: cannot create it ({exc.strerror})") from exc
     for split, split_pairs in splits.items():
         if split_pairs:
-            _write(split_pairs, out_dir / f"{split}.parquet")
+            write_rows(split_pairs, out_dir / f"{split}.parquet")
             result.written[out_dir / f"{split}.parquet"] = len(split_pairs)
     if not splits["test"]:
-        result.moved_stale = _move_stale_test_file(out_dir)
+        result.moved_stale = move_stale_test_file(out_dir)
     return result

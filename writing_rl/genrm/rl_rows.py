@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from writing_rl.data.build import _move_stale_test_file, _write
+from writing_rl.data.build import move_stale_test_file, write_rows
 from writing_rl.data.rows import DataError, read_rows, require_text, row_id, unique_ids
 from writing_rl.prompts import PromptTemplate, TemplateError, load_template
 
@@ -120,6 +120,6 @@ def build_genrm_rl(input_path: Path, out_dir: Path, *, template: str | Path = "g
         raise DataError(f"--out-dir {out_dir}: cannot create it ({exc.strerror})") from exc
     written = {}
     for split, split_rows in rows.items():
-        _write(split_rows, out_dir / f"{split}.parquet")
+        write_rows(split_rows, out_dir / f"{split}.parquet")
         written[out_dir / f"{split}.parquet"] = len(split_rows)
-    return written, (None if "test" in rows else _move_stale_test_file(out_dir))
+    return written, (None if "test" in rows else move_stale_test_file(out_dir))
