@@ -12,6 +12,18 @@ DEFAULT_SERVER_CONFIG = {"mode": "verdict", "latency_s": 0.0, "jitter_s": 0.0, "
                          "model": "test-judge", "strict_model": False, "max_model_len": 0}
 
 
+@pytest.fixture(autouse=True)
+def isolated_environment() -> Iterator[None]:
+    """Each test ends with the environment it started with. A test driving verl's trainer in this process was seen
+    to leave variables it had set with monkeypatch (MODEL_PATH, N_GPUS) behind, changing what later tests' script
+    runs composed."""
+    saved = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def judge_server_process() -> Iterator[JudgeServerProcess]:
     with JudgeServerProcess() as server:

@@ -187,9 +187,9 @@ def test_one_step_of_genrm_rl_logs_accuracy_and_consistency_through_verls_traine
     rows = scripted_rows()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
     pq.write_table(pa.Table.from_pylist(rows[:2]), tmp_path / "val.parquet")
-    for key, value in {"MODEL_PATH": model_dir, "ROLLOUT_TP": "1", "N_GPUS": "1"}.items():
-        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MODEL_PATH", model_dir)
     config = script_config(
+        "trainer.n_gpus_per_node=1", "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
         f"data.train_files={tmp_path / 'train.parquet'}", f"data.val_files={tmp_path / 'val.parquet'}",
         "data.train_batch_size=4", "data.max_prompt_length=1024", "data.max_response_length=32",
         "data.dataloader_num_workers=0", "actor_rollout_ref.rollout.n=2", "reward.num_workers=2",

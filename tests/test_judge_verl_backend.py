@@ -65,7 +65,7 @@ def router(genrm: JudgeServerProcess) -> Iterator[str]:
 def script_env(data: Path, model_dir: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     return {"JUDGE": "verl", "GENRM_PATH": model_dir, "MODEL_PATH": model_dir,
             "TRAIN_FILE": str(data / "train.parquet"), "VAL_FILE": str(data / "test.parquet"),
-            "RUN_DIR": str(tmp_path / "run"), "EXPERIMENT_NAME": "exp", **extra}
+            "RUN_DIR": str(tmp_path / "run"), "EXPERIMENT_NAME": "exp", "N_GPUS": "8", "NNODES": "1", **extra}
 
 
 def composed(script: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, *extra: str) -> Any:
