@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from writing_rl.data.rows import DataError, json_type, read_rows, require_text, row_id, unique_ids
+from writing_rl.data.rows import DataError, identified_rows, json_type, read_rows, require_text
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 SPLITS = ("train", "test")
@@ -87,13 +87,8 @@ def _read_verl_rows(input_path: Path, require_references: bool, system_prompt: s
     if not sources:
         raise DataError(f"{input_path}: no rows")
 
-    def where(number: int) -> str:
-        return f"{input_path}, row {number}"
-
-    own_ids = [row_id(source, where(n)) for n, source in enumerate(sources, start=1)]
-    ids = unique_ids(own_ids, where, generated=lambda n: str(n - 1))
-    return [verl_row(source, where(n), ids[n - 1], require_references=require_references,
-                     system_prompt=system_prompt) for n, source in enumerate(sources, start=1)]
+    return [verl_row(source, where, source_id, require_references=require_references, system_prompt=system_prompt)
+            for source_id, where, source in identified_rows(sources, str(input_path), generated=lambda n: str(n - 1))]
 
 
 def move_stale_test_file(out_dir: Path) -> Path | None:

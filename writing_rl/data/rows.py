@@ -149,6 +149,20 @@ def unique_ids(ids: Sequence[str | None], where: Callable[[int], str], generated
     return result
 
 
+def identified_rows(rows: Sequence[dict[str, Any]], label: str, *,
+                    generated: Callable[[int], str] = str,
+                    own_id: Callable[[dict[str, Any], str], str | None] = row_id,
+                    ) -> list[tuple[str, str, dict[str, Any]]]:
+    """(id, where, row) per row, `where` being "LABEL, row N" for error messages: the row's own id, or
+    `generated(N)` (N from 1) for a row without one; ids must be unique."""
+
+    def where(number: int) -> str:
+        return f"{label}, row {number}"
+
+    ids = unique_ids([own_id(row, where(n)) for n, row in enumerate(rows, start=1)], where, generated)
+    return [(i, where(n), row) for n, (i, row) in enumerate(zip(ids, rows, strict=True), start=1)]
+
+
 def _clash(where: str, value: str, is_generated: bool, first_row: int, first_generated: bool) -> str:
     if is_generated:
         return (f"{where}: this row has no id, and the id generated from its position, {value!r}, is already "

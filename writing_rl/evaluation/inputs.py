@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from writing_rl.data.rows import DataError, json_type, read_rows, require_text, row_id, unique_ids
+from writing_rl.data.rows import DataError, identified_rows, json_type, read_rows, require_text, row_id
 from writing_rl.rollout import strip_reasoning
 
 
@@ -70,12 +70,8 @@ def load_prompts(path: Path) -> list[EvalPrompt]:
     if not rows:
         raise DataError(f"{path}: no rows")
 
-    def where(number: int) -> str:
-        return f"{path}, row {number}"
-
-    ids = unique_ids([_verl_row_id(row, where(n)) for n, row in enumerate(rows, start=1)], where, generated=str)
-    return [_prompt_of(row, prompt_id, where(n))
-            for n, (prompt_id, row) in enumerate(zip(ids, rows, strict=True), start=1)]
+    return [_prompt_of(row, prompt_id, where)
+            for prompt_id, where, row in identified_rows(rows, str(path), own_id=_verl_row_id)]
 
 
 def _samples(row: dict[str, Any], where: str) -> list[str]:
@@ -100,11 +96,7 @@ def load_responses(path: Path, side: str) -> dict[str, list[str]]:
     if not rows:
         raise DataError(f"--{side} {path}: no rows")
 
-    def where(number: int) -> str:
-        return f"--{side} {path}, row {number}"
-
-    ids = unique_ids([_verl_row_id(row, where(n)) for n, row in enumerate(rows, start=1)], where, generated=str)
-    return {i: _samples(row, where(n)) for n, (i, row) in enumerate(zip(ids, rows, strict=True), start=1)}
+    return {i: _samples(row, where) for i, where, row in identified_rows(rows, f"--{side} {path}", own_id=_verl_row_id)}
 
 
 def check_coverage(prompts: Sequence[EvalPrompt], responses: dict[str, list[str]], side: str, source: str) -> None:

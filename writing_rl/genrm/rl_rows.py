@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from writing_rl.data.build import move_stale_test_file, write_rows
-from writing_rl.data.rows import DataError, read_rows, require_text, row_id, unique_ids
+from writing_rl.data.rows import DataError, identified_rows, read_rows, require_text
 from writing_rl.prompts import PromptTemplate, TemplateError, load_template
 
 GENRM_DATA_SOURCE = "genrm_pairwise"
@@ -41,16 +41,11 @@ def read_pairs(path: Path) -> list[dict[str, str]]:
     if not rows:
         raise DataError(f"{path}: no pairs")
 
-    def where(number: int) -> str:
-        return f"{path}, row {number}"
-
-    ids = unique_ids([row_id(row, where(n)) for n, row in enumerate(rows, start=1)], where,
-                     generated=lambda n: str(n - 1))
     pairs = []
-    for number, (pair_id, row) in enumerate(zip(ids, rows, strict=True), start=1):
-        texts = {key: require_text(row, key, where(number)) for key in ("prompt", "chosen", "rejected")}
+    for pair_id, where, row in identified_rows(rows, str(path), generated=lambda n: str(n - 1)):
+        texts = {key: require_text(row, key, where) for key in ("prompt", "chosen", "rejected")}
         if texts["chosen"].strip() == texts["rejected"].strip():
-            raise DataError(f"{where(number)}: 'chosen' and 'rejected' are the same text, so neither side is "
+            raise DataError(f"{where}: 'chosen' and 'rejected' are the same text, so neither side is "
                             "preferred; remove the pair (`writing-rl data pairs` drops such pairs)")
         pairs.append({"id": pair_id, **texts})
     return pairs

@@ -15,7 +15,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from writing_rl.data.rows import DataError, json_type, require_text, row_id, unique_ids
+from writing_rl.data.rows import DataError, identified_rows, json_type, require_text
 from writing_rl.judge.evaluation import PairResult, PreferencePair, evaluate_pairs, summarize
 from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.judge.parsing import Verdict
@@ -92,19 +92,15 @@ def is_candidate_set_file(path: str | Path, rows: Sequence[dict[str, Any]]) -> b
 def load_candidate_sets(path: str | Path, rows: Sequence[dict[str, Any]]) -> list[CandidateSet]:
     """Rows {id?, prompt, chosen: str, rejected: [str, ...]} as sets; a row without an id gets its row number."""
 
-    def where(number: int) -> str:
-        return f"{path}, row {number}"
-
-    ids = unique_ids([row_id(row, where(n)) for n, row in enumerate(rows, start=1)], where, generated=str)
     sets = []
-    for number, (set_id, row) in enumerate(zip(ids, rows, strict=True), start=1):
+    for set_id, where, row in identified_rows(rows, str(path)):
         rejected = row.get("rejected")
         if not isinstance(rejected, list) or not rejected:
-            raise DataError(f"{where(number)}: field 'rejected' must be a non-empty array of strings")
-        texts = tuple(require_text({"rejected": text}, "rejected", f"{where(number)}, rejected item {m}")
+            raise DataError(f"{where}: field 'rejected' must be a non-empty array of strings")
+        texts = tuple(require_text({"rejected": text}, "rejected", f"{where}, rejected item {m}")
                       for m, text in enumerate(rejected, start=1))
-        sets.append(CandidateSet(set_id, require_text(row, "prompt", where(number)),
-                                 require_text(row, "chosen", where(number)), texts))
+        sets.append(CandidateSet(set_id, require_text(row, "prompt", where), require_text(row, "chosen", where),
+                                 texts))
     return sets
 
 

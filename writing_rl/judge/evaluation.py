@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from writing_rl.data.rows import DataError, read_rows, require_text, row_id, unique_ids
+from writing_rl.data.rows import DataError, identified_rows, read_rows, require_text
 from writing_rl.judge.pairwise import Comparison, PairwiseJudge
 from writing_rl.judge.parsing import Verdict
 
@@ -63,13 +63,9 @@ def load_pairs(path: str | Path, rows: Sequence[dict[str, Any]] | None = None) -
     if not rows:
         raise DataError(f"{path}: no rows")
 
-    def where(number: int) -> str:
-        return f"{path}, row {number}"
-
-    ids = unique_ids([row_id(row, where(n)) for n, row in enumerate(rows, start=1)], where, generated=str)
-    return [PreferencePair(pair_id, require_text(row, "prompt", where(n)), require_text(row, "chosen", where(n)),
-                           require_text(row, "rejected", where(n)))
-            for n, (pair_id, row) in enumerate(zip(ids, rows, strict=True), start=1)]
+    return [PreferencePair(pair_id, require_text(row, "prompt", where), require_text(row, "chosen", where),
+                           require_text(row, "rejected", where))
+            for pair_id, where, row in identified_rows(rows, str(path))]
 
 
 def split_identical(pairs: Sequence[PreferencePair]) -> tuple[list[PreferencePair], list[PreferencePair]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from writing_rl.data.rows import DataError, read_rows, require_text, row_id, unique_ids
+from writing_rl.data.rows import DataError, identified_rows, read_rows, require_text
 
 
 @dataclass(frozen=True)
@@ -21,15 +21,10 @@ def load_prompts(path: Path) -> list[SelectionPrompt]:
     if not rows:
         raise DataError(f"{path}: no rows")
 
-    def where(number: int) -> str:
-        return f"{path}, row {number}"
-
-    ids = unique_ids([row_id(row, where(n)) for n, row in enumerate(rows, start=1)], where,
-                     generated=lambda n: str(n - 1))
     prompts = []
-    for number, (prompt_id, row) in enumerate(zip(ids, rows, strict=True), start=1):
+    for prompt_id, where, row in identified_rows(rows, str(path), generated=lambda n: str(n - 1)):
         criteria = row.get("criteria")
         if criteria is not None:
-            criteria = require_text(row, "criteria", where(number))
-        prompts.append(SelectionPrompt(prompt_id, require_text(row, "prompt", where(number)), criteria))
+            criteria = require_text(row, "criteria", where)
+        prompts.append(SelectionPrompt(prompt_id, require_text(row, "prompt", where), criteria))
     return prompts
