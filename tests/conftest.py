@@ -56,6 +56,19 @@ def ray_local() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def transfer_queue(ray_local: None) -> Iterator[None]:
+    """verl's TransferQueue for the tests that drive its V1 trainer (one per module: closed after it)."""
+    import transfer_queue as tq
+
+    from writing_rl.testing.trainer_on_cpu import TQ_OVERRIDES
+    from writing_rl.verl_glue.config import compose_trainer_config
+
+    tq.init(compose_trainer_config(TQ_OVERRIDES).transfer_queue)
+    yield
+    tq.close()
+
+
 @pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     from writing_rl.testing.tokenizer import gpt2_tokenizer_dir

@@ -6,7 +6,6 @@ replay buffer, reward-loop workers with verl's naive manager and our reward), wi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from writing_rl.preflight import script_overrides
 from writing_rl.preflight_genrm import declared_kind
 from writing_rl.prompts import load_template
 from writing_rl.testing.cli_runner import REPO, run_cli
-from writing_rl.testing.trainer_on_cpu import TrainerOnCpu, answer_with_boxes, tiny_model_dir
+from writing_rl.testing.trainer_on_cpu import TQ_OVERRIDES, TrainerOnCpu, answer_with_boxes, tiny_model_dir
 from writing_rl.verl_glue.config import compose_trainer_config
 from writing_rl.verl_glue.genrm_trainer import GenrmRlTrainer
 
@@ -161,16 +160,6 @@ def test_the_shipped_script_builds_verls_sync_trainer_in_mode_genrm_rl(model_dir
 # ---------------------------------------------------------------- one step through verl's trainer
 
 
-@pytest.fixture(scope="module")
-def transfer_queue(ray_local: None) -> Iterator[None]:
-    import transfer_queue as tq
-
-    tq.init(compose_trainer_config(TQ_OVERRIDES).transfer_queue)
-    yield
-    tq.close()
-
-
-TQ_OVERRIDES = ["transfer_queue.backend.SimpleStorage.num_data_storage_units=1"]
 
 
 def scripted_rows() -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from writing_rl.cli_index import create_index
 from writing_rl.curriculum.index_file import history_path, read_history, read_index
 from writing_rl.preflight import script_overrides
 from writing_rl.testing.server_process import JudgeServerProcess
-from writing_rl.testing.trainer_on_cpu import JUDGE_FAIL, TrainerOnCpu, tiny_model_dir
+from writing_rl.testing.trainer_on_cpu import JUDGE_FAIL, TQ_OVERRIDES, TrainerOnCpu, tiny_model_dir
 from writing_rl.verl_glue.compatibility import TrainerFitError, trainer_fit_problems
 from writing_rl.verl_glue.config import compose_trainer_config
 
@@ -127,16 +127,6 @@ def test_refusals_say_what_to_change(case: str, model_dir: str, monkeypatch: pyt
 # ---------------------------------------------------------------- whole steps through verl's agent loop
 
 
-@pytest.fixture(scope="module")
-def transfer_queue(ray_local: None) -> Iterator[None]:
-    import transfer_queue as tq
-
-    tq.init(compose_trainer_config(TQ_OVERRIDES).transfer_queue)
-    yield
-    tq.close()
-
-
-TQ_OVERRIDES = ["transfer_queue.backend.SimpleStorage.num_data_storage_units=1"]
 
 
 def row(i: int, qualities: str, *, references: list[str] | None = None, split: str | None = "train") -> dict:

@@ -32,6 +32,11 @@ JUDGE_FAIL = "JUDGEFAIL"
 """A scripted quality whose text makes the loopback judge refuse the request (HTTP 400): a failed judgement."""
 
 
+TQ_OVERRIDES = ["transfer_queue.backend.SimpleStorage.num_data_storage_units=1"]
+"""TransferQueue with one storage unit: its default of 8 plus the controller need more Ray CPUs than a test
+cluster has, and `tq.init` then waits forever."""
+
+
 def tiny_model_dir(target: Path) -> Path:
     """A local model folder verl accepts (a 2-layer Qwen2 config.json and the GPT-2 tokenizer): no weights,
     no hub. Enough for verl's config checks, its agent loop and its dataset code."""
