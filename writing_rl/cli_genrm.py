@@ -21,7 +21,7 @@ from writing_rl.genrm.rl_rows import load_genrm_template
 from writing_rl.genrm.sft_rows import sft_rows, write_sft_parquet
 from writing_rl.genrm.synthesis import Prices, estimate, synthesis_report
 from writing_rl.judge.client import JudgeClient
-from writing_rl.judge.evaluation import evaluate_pairs, load_pairs, usable_judgements
+from writing_rl.judge.evaluation import evaluate_pairs, in_pair_order, load_pairs, usable_judgements
 from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.judge.settings import JudgeSettings
 
@@ -94,8 +94,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
                                                desc="teacher judging pairs"))
     interrupted = results is None
     if results is None:
-        position = {pair.id: n for n, pair in enumerate(pairs)}
-        results = sorted(finished, key=lambda r: position[r.pair.id])
+        results = in_pair_order(finished, pairs)
     rows = sft_rows(results, template)
     report = {**synthesis_report(results, prices), "http_requests": judge.client.usage.http_requests,
               "out": str(args.out), "cache": settings.cache_path}

@@ -32,6 +32,7 @@ from writing_rl.judge.evaluation import (
     PairResult,
     PreferencePair,
     evaluate_pairs,
+    in_pair_order,
     load_pairs,
     split_identical,
     summarize,
@@ -271,8 +272,7 @@ def run_eval(args: argparse.Namespace) -> int:
         judge, lambda finished: evaluate_pairs(judge, pairs, progress=progress, finished=finished))
     interrupted = results is None
     if results is None:
-        position = {pair.id: n for n, pair in enumerate(pairs)}
-        results = sorted(finished, key=lambda r: position[r.pair.id])
+        results = in_pair_order(finished, pairs)
     summary = summarize(results)
     summary["skipped_identical_pairs"] = skipped
     _report(args, settings, "pairs", summary, results, judge.client.usage, complete=not interrupted)

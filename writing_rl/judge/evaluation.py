@@ -68,6 +68,12 @@ def load_pairs(path: str | Path, rows: Sequence[dict[str, Any]] | None = None) -
             for pair_id, where, row in identified_rows(rows, str(path))]
 
 
+def in_pair_order(results: Sequence[PairResult], pairs: Sequence[PreferencePair]) -> list[PairResult]:
+    """Results finished in any order (an interrupted run), put back in the order of `pairs`."""
+    position = {pair.id: n for n, pair in enumerate(pairs)}
+    return sorted(results, key=lambda r: position[r.pair.id])
+
+
 def split_identical(pairs: Sequence[PreferencePair]) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """(pairs to judge, pairs whose chosen and rejected texts are the same): those measure nothing."""
     identical = [p for p in pairs if p.chosen == p.rejected]
