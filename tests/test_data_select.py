@@ -5,11 +5,9 @@ so every margin, ladder and selected id is known in advance. The CLI runs as a r
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ from writing_rl.selection.endpoints import load_endpoints
 from writing_rl.selection.ladder import order_candidates
 from writing_rl.selection.margin import policy_margin
 from writing_rl.selection.outcomes import Outcome, both_orders
-from writing_rl.testing.cli_runner import REPO, run_cli
+from writing_rl.testing.cli_runner import cli_process, run_cli, wait_for_requests
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.testing.writer_process import WriterServerProcess
 
@@ -152,15 +150,8 @@ def test_dry_run_estimates_and_sends_nothing(writers: WriterServerProcess, judge
     assert not (tmp_path / "out").exists()
 
 
-def _as_in_a_terminal() -> None:
-    """A background job starts with SIGINT ignored; the command must see Ctrl-C as a terminal delivers it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def interrupt_when(args: list[str], reached: Callable[[], bool]) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
-    process = subprocess.Popen([sys.executable, "-m", "writing_rl.cli", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env, cwd=REPO, preexec_fn=_as_in_a_terminal)
+    process = cli_process(*args)
     deadline = time.monotonic() + 60
     while not reached():
         assert process.poll() is None and time.monotonic() < deadline, "the selection never got that far"
@@ -210,15 +201,8 @@ def test_second_ctrl_c_abandons_requests_in_flight(writers: WriterServerProcess,
     writers.configure(latency_s=60.0)
     prompts = write_prompts(tmp_path / "prompts.jsonl", TAGS[:2])
     endpoints = write_endpoints(tmp_path / "endpoints.toml", writers.base_url, ["strong"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
-    process = subprocess.Popen([sys.executable, "-m", "writing_rl.cli", *select_args(tmp_path, judge_server,
-                                                                                     endpoints, prompts)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
-                               preexec_fn=_as_in_a_terminal)
-    deadline = time.monotonic() + 60
-    while writers.stats()["requests"] < 4:
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    process = cli_process(*select_args(tmp_path, judge_server, endpoints, prompts))
+    wait_for_requests(writers, 4, process=process)
     process.send_signal(signal.SIGINT)
     time.sleep(1.0)
     assert process.poll() is None  # the first Ctrl-C waits for the 4 requests in flight

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +18,7 @@ from writing_rl.evaluation.criteria import split_criteria
 from writing_rl.evaluation.statistics import bootstrap_ci, fit_length_controlled, length_feature
 from writing_rl.judge.parsing import parse_score
 from writing_rl.prompts import TemplateError, load_template
-from writing_rl.testing.cli_runner import run_cli
+from writing_rl.testing.cli_runner import cli_process, run_cli, wait_for_requests
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.testing.writer_process import WriterServerProcess
 
@@ -194,9 +190,6 @@ def test_length_control_stays_finite_when_every_pair_is_won() -> None:
     assert 0.9 < fit.win_rate <= 1.0 and np.isfinite(fit.length_coefficient)
 
 
-def _as_in_a_terminal() -> None:
-    """A background job starts with SIGINT ignored; the command must see Ctrl-C as a terminal delivers it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_ctrl_c_keeps_what_was_judged_and_a_rerun_resumes(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
@@ -207,16 +200,11 @@ def test_ctrl_c_keeps_what_was_judged_and_a_rerun_resumes(judge_server: JudgeSer
     baseline.write_text("".join(json.dumps({"id": f"p{i}", "response": f"base {i} QUALITY=3"}) + "\n"
                                 for i in range(20)))
     out, cache = tmp_path / "out", tmp_path / "judge.sqlite"
-    args = [sys.executable, "-m", "writing_rl.cli", "eval", "policy", "--prompts", str(prompts), "--policy",
-            str(policy), "--baseline", str(baseline), "--out-dir", str(out), "--json", "--base-url",
-            judge_server.base_url, "--max-concurrency", "2", "--cache", str(cache)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               preexec_fn=_as_in_a_terminal)
-    deadline = time.monotonic() + 60
-    while judge_server.stats()["requests"] < 7:
-        assert time.monotonic() < deadline, "the command never reached the judge"
-        time.sleep(0.05)
+    args = ["eval", "policy", "--prompts", str(prompts), "--policy", str(policy), "--baseline", str(baseline),
+            "--out-dir", str(out), "--json", "--base-url", judge_server.base_url, "--max-concurrency", "2",
+            "--cache", str(cache)]
+    process = cli_process(*args)
+    wait_for_requests(judge_server, 7)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -229,7 +217,7 @@ def test_ctrl_c_keeps_what_was_judged_and_a_rerun_resumes(judge_server: JudgeSer
 
     judge_server.configure(latency_s=0.0)
     paid_before = judge_server.stats()["requests"]
-    resumed = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    resumed = run_cli(*args, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["pairs"] == 20
     assert judge_server.stats()["requests"] - paid_before <= 40 - 2 * done

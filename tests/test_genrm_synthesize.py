@@ -4,11 +4,8 @@ mode as the teacher, real parquet files read back by verl's own multi-turn SFT d
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,7 +13,7 @@ import pytest
 
 from writing_rl.cli import main
 from writing_rl.prompts import load_template
-from writing_rl.testing.cli_runner import run_cli
+from writing_rl.testing.cli_runner import cli_process, run_cli, wait_for_requests
 from writing_rl.testing.server_process import JudgeServerProcess
 
 GENRM = load_template("genrm")
@@ -150,25 +147,15 @@ def test_the_sft_file_feeds_verls_multiturn_sft_dataset_with_loss_on_the_teacher
         assert "[Writing Request]" not in trained
 
 
-def _as_in_a_terminal() -> None:
-    """Ctrl-C as a terminal delivers it, even when the suite runs as a background job (SIGINT ignored)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_keeps_the_finished_pairs_and_a_rerun_finishes_for_the_rest(teacher: JudgeServerProcess,
                                                                            tmp_path: Path) -> None:
     teacher.configure(latency_s=0.3)
     pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 2)] * 12)
     out = tmp_path / "sft.parquet"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
-    args = [sys.executable, "-m", "writing_rl.cli", "genrm", "synthesize", "--pairs", str(pairs), "--out", str(out),
-            "--json", "--base-url", teacher.base_url, "--max-concurrency", "2"]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               preexec_fn=_as_in_a_terminal)
-    deadline = time.monotonic() + 60
-    while teacher.stats()["requests"] < 7:
-        assert time.monotonic() < deadline, "the CLI never reached the teacher"
-        time.sleep(0.05)
+    args = ["genrm", "synthesize", "--pairs", str(pairs), "--out", str(out), "--json", "--base-url",
+            teacher.base_url, "--max-concurrency", "2"]
+    process = cli_process(*args)
+    wait_for_requests(teacher, 7)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -179,7 +166,7 @@ def test_ctrl_c_keeps_the_finished_pairs_and_a_rerun_finishes_for_the_rest(teach
 
     teacher.configure(latency_s=0.0)
     paid_before = teacher.stats()["requests"]
-    finished = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    finished = run_cli(*args, timeout=120)
     assert finished.returncode == 0, finished.stderr
     report = json.loads(finished.stdout)
     assert report["sft_rows"] == 24 and report["cached_judgements"] >= 2 * done

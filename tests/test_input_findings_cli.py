@@ -7,11 +7,8 @@ Real files, the real loopback judge server, and real subprocesses where Ctrl-C a
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from writing_rl.doctor import check_api_key, check_judge, check_judge_reachable
 from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.errors import JudgeUnavailable
 from writing_rl.judge.settings import JudgeSettings
+from writing_rl.testing.cli_runner import cli_process, wait_for_requests
 from writing_rl.testing.server_process import JudgeServerProcess
 
 SECRET = "sk-PROBE-SECRET-123"
@@ -46,18 +44,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _as_in_a_terminal() -> None:
-    """A shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt;
-    the command under test must see Ctrl-C as a user's terminal delivers it, however the tests were launched."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def cli_process(*args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
-    return subprocess.Popen([sys.executable, "-m", "writing_rl.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_as_in_a_terminal)
 
 
 # A4 ------------------------------------------------------------------------------------------------
@@ -135,13 +121,6 @@ def test_C5_cache_not_a_database_is_one_line(tmp_path: Path, clean_judge_env: No
 
 
 # C9 ------------------------------------------------------------------------------------------------
-
-def wait_for_requests(server: JudgeServerProcess, count: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while server.stats()["requests"] < count:
-        assert time.monotonic() < deadline, "the CLI never reached the judge"
-        time.sleep(0.05)
-
 
 def assert_clean_stop(stderr: str) -> None:
     for noise in ("Traceback", "KeyboardInterrupt", "Server disconnected", "Unclosed", "retrying"):

@@ -4,17 +4,13 @@ CLI in a subprocess against the loopback judge (a text's quality is the number a
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from writing_rl.cli import main
-from writing_rl.testing.cli_runner import run_cli
+from writing_rl.testing.cli_runner import cli_process, run_cli, wait_for_requests
 from writing_rl.testing.server_process import JudgeServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,16 +166,9 @@ def test_ctrl_c_during_best_of_k_reports_only_complete_sets(judge_server: JudgeS
                                                                                    f"QUALITY=1 b {n}"]}
         for n in range(8)])
     out = tmp_path / "out.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "writing_rl.cli", "judge", "eval", "--pairs", str(sets), "--json", "--out", str(out),
-         "--base-url", judge_server.base_url, "--max-concurrency", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # Ctrl-C as a terminal delivers it
-    deadline = time.monotonic() + 60
-    while judge_server.stats()["requests"] < 16:
-        assert time.monotonic() < deadline, "the CLI never reached the judge"
-        time.sleep(0.05)
+    process = cli_process("judge", "eval", "--pairs", str(sets), "--json", "--out", str(out), "--base-url",
+                          judge_server.base_url, "--max-concurrency", "2")
+    wait_for_requests(judge_server, 16)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
