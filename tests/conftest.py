@@ -71,7 +71,7 @@ def transfer_queue(ray_local: None) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from writing_rl.testing.tokenizer import gpt2_tokenizer_dir
+    from writing_rl.models.tokenizer import gpt2_tokenizer_dir
 
     return str(gpt2_tokenizer_dir(tmp_path_factory.mktemp("tokenizer")))
 

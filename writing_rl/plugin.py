@@ -13,7 +13,12 @@ EXPECTED_TRAINER_MODES: tuple[str, ...] = ("genrm_rl", "writing_rl")
 
 
 def register() -> None:
-    """Import the modules whose decorators register our names with verl (idempotent)."""
+    """Import the modules whose decorators register our names with verl (idempotent). The CPU backend comes
+    first and only when asked for (`VERL_PLATFORM=cpu`): a GPU job never loads it."""
+    import writing_rl.cpu
+
+    if writing_rl.cpu.is_requested():
+        writing_rl.cpu.activate()
     import writing_rl.brpo.estimator
     import writing_rl.verl_glue.brpo_manager
     import writing_rl.verl_glue.genrm_trainer

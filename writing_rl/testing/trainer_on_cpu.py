@@ -22,7 +22,7 @@ from typing import Any
 from verl.workers.rollout.llm_server import LLMServerClient
 from verl.workers.rollout.replica import TokenOutput
 
-from writing_rl.testing.tokenizer import gpt2_tokenizer_dir
+from writing_rl.models.tokenizer import gpt2_tokenizer_dir
 
 QUALITIES = re.compile(r"QUALITIES=([\w.,]+)")
 BOXES = re.compile(r"BOXES=([\w.:,]+)")
