@@ -36,9 +36,9 @@ from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.judge.parsing import parse_verdict
 from writing_rl.judge.settings import JudgeSettings
+from writing_rl.models.tokenizer import gpt2_tokenizer_dir
 from writing_rl.prompts import load_template
 from writing_rl.testing.server_process import JudgeServerProcess
-from writing_rl.models.tokenizer import gpt2_tokenizer_dir
 
 TEMPLATE = load_template("pairwise")
 THREADS = 12

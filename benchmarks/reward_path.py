@@ -30,10 +30,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
-from writing_rl.cli_index import create_index
+from writing_rl.curriculum.index_creation import create_index
+from writing_rl.models.tokenizer import gpt2_tokenizer_dir
 from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data
 from writing_rl.testing.server_process import JudgeServerProcess
-from writing_rl.models.tokenizer import gpt2_tokenizer_dir
 from writing_rl.verl_glue.compatibility import RAY_ASYNC_ACTOR_MAX_CONCURRENCY
 
 WORKERS = 8

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from writing_rl.cli_index import create_index
+from writing_rl.curriculum.index_creation import create_index
 
 
 def main() -> int:

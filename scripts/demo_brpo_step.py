@@ -19,8 +19,8 @@ from verl import DataProto
 from verl.trainer.ppo.ray_trainer import compute_advantage
 from verl.utils import hf_tokenizer
 
-from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 from writing_rl.models.tokenizer import gpt2_tokenizer_dir
+from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 
 PROMPT = "Write a two-sentence story about a cat who finds a key."
 GROUP = [

@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import ray
 from verl.utils import hf_tokenizer
 
-from writing_rl.cli_index import create_index
+from writing_rl.curriculum.index_creation import create_index
 from writing_rl.curriculum.index_file import history_path, read_history
 from writing_rl.data.build import build_parquet
-from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 from writing_rl.models.tokenizer import gpt2_tokenizer_dir
+from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 2  # rollouts per prompt (the GRPO variant; the paper's PPO setting uses 1)

@@ -24,7 +24,7 @@ from verl.trainer.ppo.v1.trainer_base import get_trainer_cls
 from verl.utils.config import validate_config
 
 from writing_rl.brpo.group import choose_reference
-from writing_rl.cli_index import create_index
+from writing_rl.curriculum.index_creation import create_index
 from writing_rl.curriculum.index_file import history_path, read_history, read_index
 from writing_rl.preflight import script_overrides
 from writing_rl.testing.server_process import JudgeServerProcess

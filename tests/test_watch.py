@@ -15,7 +15,7 @@ import pytest
 import ray
 
 from writing_rl.brpo.group import choose_reference
-from writing_rl.cli_index import create_index
+from writing_rl.curriculum.index_creation import create_index
 from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.watch import (

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
-from writing_rl.cli_index import create_index
 from writing_rl.curriculum.checkpoint import IndexSnapshot
+from writing_rl.curriculum.index_creation import create_index
 from writing_rl.curriculum.index_file import history_path, read_history, read_index
 from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 from writing_rl.testing.server_process import JudgeServerProcess

@@ -12,6 +12,8 @@ from writing_rl.cli_eval import add_eval_commands
 from writing_rl.cli_genrm import add_genrm_commands
 from writing_rl.cli_index import add_index_commands
 from writing_rl.cli_judge import INTERRUPTED, add_judge_commands
+from writing_rl.cli_model import add_model_commands
+from writing_rl.cli_rehearse import add_rehearse_command
 from writing_rl.curriculum.index_file import IndexFileError
 from writing_rl.data.rows import DataError
 from writing_rl.doctor import add_doctor_command
@@ -34,11 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_commands(subparsers)
     add_doctor_command(subparsers)
     add_preflight_command(subparsers)
+    add_rehearse_command(subparsers)
+    add_model_commands(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # Hydra overrides may follow a command's options: `rehearse SCRIPT --steps 3 data.x=1`
+        if not hasattr(args, "overrides") or any(u.startswith("-") or "=" not in u for u in unknown):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.overrides = [*args.overrides, *unknown]
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -8,7 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 from writing_rl.curriculum.edit_queue import EditQueue, QueuedEdit
-from writing_rl.curriculum.edits import printable_id, shown
+from writing_rl.curriculum.edits import printable_id
+from writing_rl.curriculum.index_creation import create_index
 from writing_rl.curriculum.index_file import (
     IndexFileError,
     history_path,
@@ -16,33 +17,12 @@ from writing_rl.curriculum.index_file import (
     parse_index,
     read_index,
     scan_history,
-    write_index,
 )
 from writing_rl.curriculum.ladders import ladder_lengths
 from writing_rl.curriculum.swap import read_quietly
 
 WHEN_EDITS_APPLY = ("training applies queued edits before its next judgement or index write (within about a "
                     "second while it runs; at its next start otherwise)")
-
-
-def create_index(data: list[Path], experiment: str, run_dir: Path, force: bool = False) -> tuple[Path, str]:
-    """A fresh index (every id at rung 0); an existing one keeps every rung and gains the ids of the data it
-    lacks, at rung 0 (a resumed run, or data with new rows)."""
-    path = index_path(run_dir, experiment)
-    ladders = ladder_lengths(data)
-    if path.exists() and not force:
-        state = read_index(path)
-        missing = sorted(set(ladders) - set(state))
-        unknown = sorted(set(state) - set(ladders))
-        note = (f"; {len(unknown)} id(s) in it are not in the data (preflight fails on them): {shown(unknown)}"
-                if unknown else "")
-        if not missing:
-            return path, f"{path} already exists ({len(state)} ids); left unchanged to continue training{note}"
-        write_index(path, {**state, **dict.fromkeys(missing, 0)})
-        return path, (f"{path} already exists ({len(state)} ids); kept every rung and added {len(missing)} id(s) "
-                      f"of the data at rung 0: {shown(missing)}{note}")
-    write_index(path, dict.fromkeys(ladders, 0))
-    return path, f"wrote {path}: {len(ladders)} ids at rung 0"
 
 
 def run_create(args: argparse.Namespace) -> int:

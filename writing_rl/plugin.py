@@ -23,7 +23,7 @@ def register() -> None:
     import writing_rl.verl_glue.brpo_manager
     import writing_rl.verl_glue.genrm_trainer
     import writing_rl.verl_glue.trainer
-    import writing_rl.verl_glue.writing_rl_manager  # noqa: F401  (reward manager "writing_rl")
+    import writing_rl.verl_glue.writing_rl_manager
 
 
 def registration_report() -> dict[str, list[str]]:

@@ -9,7 +9,7 @@ import copy
 import io
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,11 @@ def script_overrides(script: Path, extra: list[str]) -> list[str]:
 
 
 class Preflight:
-    def __init__(self, overrides: list[str], skip_judge: bool = False):
+    def __init__(self, overrides: list[str], skip_judge: bool = False, known_added: Sequence[str] = ()):
         self.overrides = overrides
         self.skip_judge = skip_judge
+        self.known_added = set(known_added)
+        """Overrides whose added keys are known to be read (e.g. a rehearsal's own): not reported."""
         self.config: Any = None
         self.settings: Any = None
         self._rows_by_path: dict[Path, list[dict[str, Any]]] = {}
@@ -285,7 +287,7 @@ class Preflight:
         from writing_rl.verl_glue.config_keys import unknown_added_keys
 
         return [Check("added config keys", False, problem) if certain else Warned("added config keys", True, problem)
-                for problem, certain in unknown_added_keys(self.overrides)]
+                for problem, certain in unknown_added_keys([o for o in self.overrides if o not in self.known_added])]
 
     def split_overlap(self) -> list[Check]:
         """A validation id that is also a training id measures memorisation, not writing."""

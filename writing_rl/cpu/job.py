@@ -14,6 +14,8 @@ FAKE_GPUS = 1
 RAY_CPUS = 16
 """Each pool bundle asks for 3 CPUs: declared generously, or the pools never place on a 2-core machine."""
 
+FP32_MIXED_PRECISION = ("param_dtype", "reduce_dtype", "buffer_dtype")
+
 
 @dataclass(frozen=True)
 class CpuJobShape:
@@ -23,7 +25,8 @@ class CpuJobShape:
     batch_size: int = 2
     """Prompts per step (`data.train_batch_size`, also the PPO mini-batch: one update per step)."""
     group_size: int = 4
-    max_prompt_length: int = 512
+    max_prompt_length: int | None = None
+    """None keeps the script's `data.max_prompt_length` (prompt tokens are cheap; cutting them changes the data)."""
     max_response_length: int = 32
     save_freq: int = 1
     test_freq: int = -1
@@ -31,19 +34,22 @@ class CpuJobShape:
     """None keeps the script's `actor.optim.lr`."""
 
 
-def cpu_overrides(shape: CpuJobShape, out_dir: Path, *, use_critic: bool) -> list[str]:
+def cpu_overrides(shape: CpuJobShape, out_dir: Path, *, use_critic: bool, prompt_length: int) -> list[str]:
     """Hydra overrides for verl's whole trainer on CPU: the CPU platform's device, one fake GPU, FSDP2 in fp32 with
-    sdpa attention and no torch.compile, the `hf_cpu` rollout, and the job's files under `out_dir`."""
-    tokens = shape.max_prompt_length + shape.max_response_length
+    sdpa attention and no torch.compile, the `hf_cpu` rollout, and the job's files under `out_dir`.
+    `prompt_length` is the job's `data.max_prompt_length` (the shape's, or else the script's)."""
+    tokens = prompt_length + shape.max_response_length
     overrides = [
         "trainer.device=cpu", f"trainer.n_gpus_per_node={FAKE_GPUS}", "trainer.nnodes=1",
         f"ray_kwargs.ray_init.num_cpus={RAY_CPUS}", f"+ray_kwargs.ray_init.num_gpus={FAKE_GPUS}",
         "+ray_kwargs.ray_init.include_dashboard=False",
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
-        f"data.train_batch_size={shape.batch_size}", f"data.max_prompt_length={shape.max_prompt_length}",
+        f"data.train_batch_size={shape.batch_size}", f"data.max_prompt_length={prompt_length}",
         f"data.max_response_length={shape.max_response_length}", "data.dataloader_num_workers=0",
         "actor_rollout_ref.actor.strategy=fsdp2", "actor_rollout_ref.actor.fsdp_config.strategy=fsdp2",
         "actor_rollout_ref.actor.fsdp_config.dtype=float32", "actor_rollout_ref.actor.use_torch_compile=False",
+        # without it verl autocasts the actor's forward to bf16, and its log-probs drift from the fp32 rollout's
+        *(f"++actor_rollout_ref.actor.fsdp_config.mixed_precision.{k}=fp32" for k in FP32_MIXED_PRECISION),
         "actor_rollout_ref.actor.fsdp_config.use_torch_compile=False",
         "actor_rollout_ref.model.use_remove_padding=False",
         "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
@@ -62,8 +68,9 @@ def cpu_overrides(shape: CpuJobShape, out_dir: Path, *, use_critic: bool) -> lis
         overrides.append(f"actor_rollout_ref.actor.optim.lr={shape.learning_rate}")
     if use_critic:
         overrides += [
-            "critic.strategy=fsdp2", "critic.model.fsdp_config.strategy=fsdp2",
-            "critic.model.fsdp_config.dtype=float32", "critic.model.use_remove_padding=False",
+            "critic.strategy=fsdp2", "critic.fsdp.strategy=fsdp2", "critic.fsdp.dtype=float32",
+            "critic.fsdp.use_torch_compile=False", "critic.model.use_remove_padding=False",
+            *(f"++critic.fsdp.mixed_precision.{k}=fp32" for k in FP32_MIXED_PRECISION),
             "+critic.model.override_config.attn_implementation=sdpa", f"critic.ppo_mini_batch_size={shape.batch_size}",
             f"critic.ppo_max_token_len_per_gpu={max(tokens, 1024) * 2}",
         ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from writing_rl.cli_index import create_index
+from writing_rl.curriculum.index_creation import create_index
 from writing_rl.data.build import BuildResult, build_parquet
 from writing_rl.data.rows import DataError
 from writing_rl.selection.select import Selection
