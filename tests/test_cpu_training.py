@@ -36,7 +36,7 @@ LEARNING_RATE = 1e-2
 """Large enough that one update moves the tiny model's probabilities far more than the sync tolerance, so a
 rollout left on the previous step's weights could not pass for a synced one."""
 SYNC_TOLERANCE = 1e-4
-SHAPE = CpuJobShape(steps=2, batch_size=2, group_size=4, max_prompt_length=256, max_response_length=16,
+SHAPE = CpuJobShape(steps=2, batch_size=4, group_size=4, max_prompt_length=256, max_response_length=16,
                     learning_rate=LEARNING_RATE)
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.slow
 
 def writing_row(i: int) -> dict[str, Any]:
     prompt = f"Write a short story number {i} about the sea."
-    ladder = ["A weak story. QUALITY=1", "A strong story. QUALITY=9"]
+    ladder = ["A middling story. QUALITY=5", "A strong story. QUALITY=9"]  # a policy text's hashed quality: 1..9
     return {"data_source": "writing", "prompt": [{"role": "user", "content": prompt}], "ability": "writing",
             "reward_model": {"style": "model", "ground_truth": {"prompt": prompt, "target": ladder,
                                                                 "criteria": None, "id": f"p{i}"}},
@@ -101,20 +101,24 @@ def text_log_probs(job: PreparedJob, weights: dict[str, torch.Tensor] | None) ->
 
 # ------------------------------------------------------------------------------------------------ Writing-RL (GRPO)
 def writing_rl_env(data_dir: Path) -> dict[str, str]:
-    return {"ALGO": "grpo", "ROLLOUT_N": "4", "PROMOTION": "majority", "TRAIN_FILE": str(data_dir / "train.parquet"),
+    """GRPO against rung 0 (QUALITY=5): a group of 4 all winning or all losing has 1/8 chance, so a step of 4 such
+    groups with no gradient at all 1/4096; `any` promotes a prompt with at least one win (15/16 per step)."""
+    return {"ALGO": "grpo", "ROLLOUT_N": "4", "PROMOTION": "any", "TRAIN_FILE": str(data_dir / "train.parquet"),
             "VAL_FILE": str(data_dir / "test.parquet"), "EXPERIMENT_NAME": "cpu-wrl", "JUDGE_MODEL": "test-judge"}
 
 
 @pytest.fixture(scope="module")
-def writing_rl_job(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[PreparedJob, JobResult]:
-    with JudgeServerProcess(mode="verdict") as judge:
+def writing_rl_job(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[PreparedJob, dict, dict]:
+    """Two steps; about one judgement in six is refused (HTTP 400, not retried): a failed judgement."""
+    with JudgeServerProcess(mode="verdict", faults="bad_request=0.15", seed=1) as judge:
         env = {**writing_rl_env(data_dir), "JUDGE_BASE_URL": judge.base_url}
-        return run_script("scripts/train_writing_rl.sh", env, tmp_path_factory.mktemp("wrl"))
+        job, _ = run_script("scripts/train_writing_rl.sh", env, tmp_path_factory.mktemp("wrl"))
+        return job, steps_of(job), judge.stats()  # its metrics file is the resume's afterwards
 
 
-def test_writing_rl_fit_updates_the_actor_and_syncs_the_rollout(writing_rl_job: tuple[PreparedJob, JobResult]) -> None:
-    job, _ = writing_rl_job
-    steps = steps_of(job)
+def test_writing_rl_fit_updates_the_actor_and_syncs_the_rollout(
+        writing_rl_job: tuple[PreparedJob, dict, dict]) -> None:
+    job, steps, _ = writing_rl_job
     assert sorted(steps) == [1, 2]
     before, after_1, after_2 = None, actor_weights(job, 1), actor_weights(job, 2)
     initial = text_log_probs(job, before)
@@ -126,12 +130,10 @@ def test_writing_rl_fit_updates_the_actor_and_syncs_the_rollout(writing_rl_job: 
         assert steps[step]["training/rollout_probs_diff_valid"] == 1.0
         assert rollout_actor_gap(steps[step]) < SYNC_TOLERANCE
         assert steps[step]["training/off_policy/trajectory_staleness/max"] == 0  # sampled by this step's weights
-    assert steps[2]["actor/grad_norm"] > 0
 
 
-def test_writing_rl_fit_promotes_and_snapshots_the_index(writing_rl_job: tuple[PreparedJob, JobResult]) -> None:
-    job, _ = writing_rl_job
-    steps = steps_of(job)
+def test_writing_rl_fit_promotes_and_snapshots_the_index(writing_rl_job: tuple[PreparedJob, dict, dict]) -> None:
+    job, steps, _ = writing_rl_job
     live = job.out_dir / "run" / "index_cpu-wrl.json"
     promoted = {record["id"] for record in read_history(history_path(live))}
     assert promoted and sum(steps[s]["writing_rl/promotions"] for s in steps) == len(read_history(history_path(live)))
@@ -141,9 +143,19 @@ def test_writing_rl_fit_promotes_and_snapshots_the_index(writing_rl_job: tuple[P
     assert read_index(job.out_dir / "checkpoints/global_step_2/writing_rl/index_cpu-wrl.json") == read_index(live)
 
 
-def test_writing_rl_resume_restores_actor_optimizer_and_index_and_continues_at_step_3(
-        writing_rl_job: tuple[PreparedJob, JobResult], data_dir: Path) -> None:
-    job, _ = writing_rl_job
+def test_writing_rl_rollouts_whose_judgement_failed_train_no_token(
+        writing_rl_job: tuple[PreparedJob, dict, dict]) -> None:
+    _, steps, judge_stats = writing_rl_job
+    refused = judge_stats["by_kind"].get("bad_request", 0)
+    assert refused > 0, "the scripted judge refused nothing: raise its fault rate or change its seed"
+    assert sum(s["judge/failures"] for s in steps.values()) == refused
+    # one judgement per rollout (reference first): each refused one is a rollout with a zeroed response mask
+    assert sum(s["reward/no_signal_excluded"] for s in steps.values()) == refused
+
+
+def test_writing_rl_resume_restores_actor_optimizer_and_index_and_continues_at_step_3(  # last: it moves the index
+        writing_rl_job: tuple[PreparedJob, dict, dict], data_dir: Path) -> None:
+    job, _, _ = writing_rl_job
     live = job.out_dir / "run" / "index_cpu-wrl.json"
     at_step_2 = read_index(live)
     live.write_text(json.dumps(dict.fromkeys(at_step_2, 0)))  # the live index moved on; the checkpoint's wins
@@ -162,27 +174,21 @@ def test_writing_rl_resume_restores_actor_optimizer_and_index_and_continues_at_s
 
 
 # ---------------------------------------------------------------------------------------------------------- BRPO
-@pytest.fixture(scope="module")
-def brpo_job(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[PreparedJob, JobResult, dict]:
-    with JudgeServerProcess(mode="scores", faults="bad_request=0.2", seed=3) as judge:
+def test_brpo_fit_through_the_script(data_dir: Path, tmp_path: Path) -> None:
+    """A failed BRPO judgement gives its member reward 0 (advantage 0: no gradient) and stays in its group."""
+    with JudgeServerProcess(mode="scores", faults="bad_request=0.1", seed=3) as judge:
         env = {"TRAIN_FILE": str(data_dir / "train.parquet"), "VAL_FILE": str(data_dir / "test.parquet"),
                "EXPERIMENT_NAME": "cpu-brpo", "JUDGE_BASE_URL": judge.base_url, "JUDGE_MODEL": "test-judge",
                "SKEW_THRESHOLD": "1.0"}
-        job, result = run_script("scripts/train_brpo.sh", env, tmp_path_factory.mktemp("brpo"))
-        return job, result, judge.stats()
-
-
-def test_brpo_fit_excludes_rollouts_whose_judgement_failed(brpo_job: tuple[PreparedJob, JobResult, dict]) -> None:
-    job, _, judge_stats = brpo_job
+        job, _ = run_script("scripts/train_brpo.sh", env, tmp_path)
+        refused = judge.stats()["by_kind"].get("bad_request", 0)
     steps = steps_of(job)
     assert sorted(steps) == [1, 2]
-    failed_requests = judge_stats["by_kind"].get("bad_request", 0)
-    assert failed_requests > 0
-    assert sum(s["judge/failures"] for s in steps.values()) == failed_requests
-    assert sum(s["reward/no_signal_excluded"] for s in steps.values()) >= 1
+    assert sum(s["judge/failures"] for s in steps.values()) == refused
     for s in steps.values():
         assert rollout_actor_gap(s) < SYNC_TOLERANCE
-        assert s["brpo/groups"] == SHAPE.batch_size
+        assert s["brpo/groups"] == SHAPE.batch_size  # one judged group per prompt: the group of n came together
+        assert s["reward/no_signal_excluded"] == 0  # BRPO's failed members stay (reward 0), see no_signal.py
 
 
 # ------------------------------------------------------------------------------------------------------- GenRM RL
@@ -193,7 +199,8 @@ def test_genrm_rl_fit_logs_genrm_metrics_with_the_kl_loss_off(data_dir: Path, tm
     assert any("KL loss off" in note for note in job.notes)
     assert "actor_rollout_ref.actor.use_kl_loss=False" in job.overrides
     steps = steps_of(job)
-    assert sorted(steps) == [1, 2]
+    assert sorted(steps) == [0, 1, 2]  # the script validates before training
+    assert steps.pop(0)["val-aux/genrm_pairwise/malformed/mean@1"] == 1.0
     for s in steps.values():
         # a random model writes no \boxed{a, b}: every rollout is malformed, and the metrics say so
         assert s["genrm/malformed_rate"] == 1.0 and s["critic/score/mean"] == -1.5
