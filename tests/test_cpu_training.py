@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from writing_rl.cpu.rehearsal import (
     run_job,
 )
 from writing_rl.curriculum.index_file import history_path, read_history, read_index
+from writing_rl.genrm.rl_rows import build_genrm_rl
 from writing_rl.testing.server_process import JudgeServerProcess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,8 +56,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows = [writing_row(i) for i in range(6)]
     pq.write_table(pa.Table.from_pylist(rows[:4]), folder / "train.parquet")
     pq.write_table(pa.Table.from_pylist(rows[4:]), folder / "test.parquet")
-    subprocess.run([sys.executable, "-m", "writing_rl.cli", "data", "genrm-rl", str(REPO / "examples/pairs.jsonl"),
-                    "--out-dir", str(folder / "genrm")], check=True, capture_output=True)
+    build_genrm_rl(REPO / "examples/pairs.jsonl", folder / "genrm")
     return folder
 
 

@@ -27,7 +27,7 @@ _HYDRA = ("Could not override", "Could not append", "Key '", "mismatched input",
 @dataclass(frozen=True)
 class JobError:
     part: str
-    """data | judge | reward | actor | critic | rollout | config | trainer"""
+    """data | judge | index | reward | actor | critic | rollout | config | trainer"""
     message: str
 
     def line(self) -> str:
@@ -38,24 +38,36 @@ def milestone(line: str) -> str | None:
     return next((label for marker, label in MILESTONES if marker in line), None)
 
 
-def _part(actor: str, method: str, message: str) -> str:
+_FILE = re.compile(r'^\s*File "(?P<path>[^"]+)"')
+_PART_OF_FILE = (("/utils/dataset/", "data"), ("/torch/utils/data/", "data"), ("/writing_rl/data/", "data"),
+                 ("/writing_rl/judge/", "judge"), ("/writing_rl/curriculum/", "index"),
+                 ("/writing_rl/cpu/", "rollout"), ("/workers/rollout/", "rollout"), ("/agent_loop/", "rollout"),
+                 ("/reward_loop/", "reward"), ("/writing_rl/", "reward"), ("/workers/engine", "actor"),
+                 ("/transformers/", "actor"))
+"""Where the innermost frame of the error lives -> the part of the job (first match wins)."""
+
+
+def _part(actor: str, method: str, frame: str, message: str) -> str:
     text = f"{actor}.{method} {message}".lower()
-    if any(w in text for w in ("judge", "coordinator", "api key", "httpx", "connect")):
+    if any(w in text for w in ("judge", "coordinator", "api key")):
         return "judge"
+    if actor == "WorkerDict" and method.startswith("critic"):
+        return "critic"
+    by_file = next((part for marker, part in _PART_OF_FILE if marker in frame), None)
+    if by_file:
+        return by_file
     if actor == "WorkerDict":
-        return "critic" if method.startswith("critic") else "actor"
-    if actor in ("HfCpuServer", "AgentLoopWorkerTQ", "AgentLoopWorker") or "rollout" in method:
+        return "actor"
+    if actor in ("HfCpuServer", "AgentLoopWorkerTQ", "AgentLoopWorker"):
         return "rollout"
-    if actor.startswith("RewardLoop") or "reward" in text:
+    if actor.startswith("RewardLoop"):
         return "reward"
-    if any(w in text for w in ("parquet", "dataset", "column", "dataloader", "data.")):
-        return "data"
     return "trainer"
 
 
 def first_error(lines: list[str]) -> JobError | None:
     """The innermost error of the job's first failure: Ray prints the cause before the errors that wrap it."""
-    actor, method = "TaskRunnerV1", "run"
+    actor, method, frame = "TaskRunnerV1", "run", ""
     for raw in lines:
         line = _PREFIX.sub("", raw.rstrip())
         if any(line.startswith(marker) for marker in _HYDRA):
@@ -63,8 +75,11 @@ def first_error(lines: list[str]) -> JobError | None:
         call = _RAY_CALL.search(line)
         if call:
             actor, method = call.group("actor"), call.group("method")
+        file = _FILE.match(line)
+        if file:
+            frame = file.group("path")
         match = _ERROR.match(line.strip())
         if match and match.group("type") not in _WRAPPERS:
             message = f"{match.group('type')}: {match.group('text') or ''}".rstrip(": ")
-            return JobError(_part(actor, method, message), message)
+            return JobError(_part(actor, method, frame, message), message)
     return None
