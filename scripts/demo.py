@@ -3,7 +3,8 @@
 Starts SmolLM2-135M-Instruct under llama.cpp on loopback (or uses JUDGE_BASE_URL if set),
 runs `writing-rl judge eval` on examples/pairs.jsonl, synthesizes GenRM SFT data from a few of those
 pairs (`writing-rl genrm synthesize --limit`), then two simulated Writing-RL steps and one simulated
-BRPO step through verl's real reward loop, and stops the server.
+BRPO step through verl's real reward loop, and stops the server. Last, real training: a 2-step rehearsal of
+scripts/train_brpo.sh through verl's own trainer on this CPU (a tiny model, the loopback judge).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -27,6 +29,21 @@ def synthesize_genrm_data(env: dict[str, str]) -> int:
     return subprocess.call([sys.executable, "-m", "writing_rl.cli", "genrm", "synthesize",
                             "--pairs", str(ROOT / "examples" / "pairs.jsonl"), "--limit", str(GENRM_DEMO_PAIRS),
                             "--out", str(ROOT / "outputs" / "demo_genrm_sft.parquet")], env=env)
+
+
+def rehearse_brpo(env: dict[str, str]) -> int:
+    """verl's real fit() for 2 steps: FSDP2 actor, weight sync into the CPU rollout, BRPO rewards, checkpoints."""
+    data = ROOT / "outputs" / "demo_data" / "brpo"
+    if not (data / "train.parquet").exists():
+        subprocess.check_call([sys.executable, "-m", "writing_rl.cli", "data", "build",
+                               str(ROOT / "examples" / "writing_prompts.jsonl"), "--out-dir", str(data),
+                               "--no-references", "--test-size", "2"], env=env)
+    print("\nTraining for real on this CPU: 2 steps of scripts/train_brpo.sh through verl's trainer:", flush=True)
+    rehearsal_env = {k: v for k, v in env.items() if not k.startswith("JUDGE_")}  # the loopback judge, not SmolLM2
+    rehearsal_env.update(TRAIN_FILE=str(data / "train.parquet"), VAL_FILE=str(data / "test.parquet"))
+    return subprocess.call([sys.executable, "-m", "writing_rl.cli", "rehearse", str(ROOT / "scripts" / "train_brpo.sh"),
+                            "--judge", "local", "--out-dir", str(ROOT / "outputs" / "rehearse" / time.strftime(
+                                "demo-%Y%m%d-%H%M%S"))], env=rehearsal_env)
 
 
 def main() -> int:
@@ -54,7 +71,7 @@ def main() -> int:
         for demo in ("demo_writing_rl_steps.py", "demo_brpo_step.py"):
             if subprocess.call([sys.executable, str(ROOT / "scripts" / demo), *judge_args], env=env) != 0:
                 return 1
-        return 0
+    return rehearse_brpo(env)
 
 
 if __name__ == "__main__":
