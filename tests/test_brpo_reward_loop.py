@@ -165,6 +165,10 @@ def test_incomplete_group_times_out_and_late_member_gets_no_signal(
     uid = f"uid-{uuid.uuid4()}"
     config = make_config(tokenizer_dir, genrm_server, experiment, "+reward.reward_kwargs.brpo.group_timeout_s=2")
     with reward_workers(config) as workers:
+        # the coordinator and the workers start first (tens of seconds on a loaded machine): the clock below measures
+        # the group timeout alone, from warm workers, as in training
+        ray.get([w.compute_score.remote(rollout_data(tokenizer, row(9, "test"), "warm-up", f"w{i}", 0))
+                 for i, w in enumerate(workers)], timeout=300)
         started = time.monotonic()
         arrived = ray.get([send(workers, rollout_data(tokenizer, row(0), f"QUALITY={s + 3} x", uid, s))
                            for s in range(G - 1)], timeout=60)

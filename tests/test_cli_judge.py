@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from writing_rl.testing.cli_runner import call_cli, run_cli
 from writing_rl.testing.local_llm import LocalLLMServer, llama_server_available
 from writing_rl.testing.server_process import JudgeServerProcess
 
@@ -17,11 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PAIRS = ROOT / "examples" / "pairs.jsonl"
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("JUDGE_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "writing_rl.cli", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return call_cli(*args, env=env)
 
 
 def write_pairs(path: Path, n: int) -> Path:
@@ -102,8 +98,11 @@ def test_judge_try_with_scores_template(tmp_path: Path) -> None:
 
 
 def test_help_explains_every_command() -> None:
-    for args in (["--help"], ["judge", "--help"], ["judge", "try", "--help"], ["judge", "eval", "--help"],
-                 ["doctor", "--help"], ["data", "build", "--help"], ["index", "create", "--help"],
+    on_the_command_line = run_cli("--help")
+    assert on_the_command_line.returncode == 0 and "rehearse" in on_the_command_line.stdout
+    for args in (["judge", "--help"], ["rehearse", "--help"], ["model", "smollm2", "--help"],
+                 ["judge", "try", "--help"], ["judge", "eval", "--help"], ["doctor", "--help"],
+                 ["data", "build", "--help"], ["index", "create", "--help"],
                  ["index", "show", "--help"], ["index", "diff", "--help"], ["preflight", "--help"],
                  ["genrm", "--help"], ["genrm", "synthesize", "--help"], ["judge", "compare", "--help"]):
         result = cli(*args)
@@ -135,7 +134,7 @@ def test_real_local_model_end_to_end(tmp_path: Path) -> None:
     with LocalLLMServer() as server:
         result = cli("judge", "eval", "--pairs", str(PAIRS), "--limit", "2", "--json",
                      "--base-url", server.base_url, "--model", server.model_alias, "--output-constraint", "llama.cpp",
-                     "--max-concurrency", "1", "--max-tokens", "120", "--temperature", "0", timeout=600)
+                     "--max-concurrency", "1", "--max-tokens", "120", "--temperature", "0")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["judgements"] == 4 and summary["judge_failures"] == 0 and summary["parse_failures"] == 0

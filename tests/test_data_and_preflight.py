@@ -10,14 +10,14 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from writing_rl.testing.cli_runner import run_cli
+from writing_rl.testing.cli_runner import call_cli
 from writing_rl.testing.server_process import JudgeServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "writing_prompts.jsonl"
 
 
-cli = run_cli
+cli = call_cli
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:

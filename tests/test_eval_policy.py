@@ -18,7 +18,7 @@ from writing_rl.evaluation.criteria import split_criteria
 from writing_rl.evaluation.statistics import bootstrap_ci, fit_length_controlled, length_feature
 from writing_rl.judge.parsing import parse_score
 from writing_rl.prompts import TemplateError, load_template
-from writing_rl.testing.cli_runner import cli_process, run_cli, wait_for_requests
+from writing_rl.testing.cli_runner import call_cli, cli_process, wait_for_requests
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.testing.writer_process import WriterServerProcess
 
@@ -46,7 +46,7 @@ def eval_policy(server: JudgeServerProcess | str, prompts: Path, policy: Path | 
                 out_dir: Path, *extra: str) -> Any:
     base_url = server if isinstance(server, str) else server.base_url
     sides = [*(["--policy", str(policy)] if policy else []), *(["--baseline", str(baseline)] if baseline else [])]
-    return run_cli("eval", "policy", "--prompts", str(prompts), *sides, "--out-dir", str(out_dir), "--json",
+    return call_cli("eval", "policy", "--prompts", str(prompts), *sides, "--out-dir", str(out_dir), "--json",
                    "--base-url", base_url, "--model", "test-judge", *extra)
 
 
@@ -217,7 +217,7 @@ def test_ctrl_c_keeps_what_was_judged_and_a_rerun_resumes(judge_server: JudgeSer
 
     judge_server.configure(latency_s=0.0)
     paid_before = judge_server.stats()["requests"]
-    resumed = run_cli(*args, timeout=120)
+    resumed = call_cli(*args)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["pairs"] == 20
     assert judge_server.stats()["requests"] - paid_before <= 40 - 2 * done

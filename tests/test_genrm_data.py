@@ -15,7 +15,7 @@ from writing_rl.data.preference_pairs import build_pairs
 from writing_rl.data.rows import DataError
 from writing_rl.genrm.rl_rows import GENRM_DATA_SOURCE, build_genrm_rl
 from writing_rl.prompts import TemplateError, load_template
-from writing_rl.testing.cli_runner import REPO, run_cli
+from writing_rl.testing.cli_runner import REPO, call_cli
 
 LITBENCH_SAMPLE = REPO / "examples" / "litbench_sample.csv"
 
@@ -34,7 +34,7 @@ def read(path: Path) -> list[dict[str, object]]:
 
 
 def test_litbench_csv_is_detected_and_converted_with_stable_ids(tmp_path: Path) -> None:
-    result = run_cli("data", "pairs", str(LITBENCH_SAMPLE), "--out-dir", str(tmp_path / "a"), "--test-size", "1",
+    result = call_cli("data", "pairs", str(LITBENCH_SAMPLE), "--out-dir", str(tmp_path / "a"), "--test-size", "1",
                      "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -60,7 +60,7 @@ def test_generic_jsonl_drops_duplicates_identical_and_contradictory_pairs(tmp_pa
             {"prompt": "p", "chosen": "same text", "rejected": " same text "},  # identical (whitespace aside)
             contradiction, {**contradiction, "chosen": contradiction["rejected"], "rejected": contradiction["chosen"]},
             pair(6, id="c")]
-    result = run_cli("data", "pairs", str(write_jsonl(tmp_path / "in.jsonl", rows)), "--out-dir", str(tmp_path / "o"))
+    result = call_cli("data", "pairs", str(write_jsonl(tmp_path / "in.jsonl", rows)), "--out-dir", str(tmp_path / "o"))
     assert result.returncode == 0, result.stderr
     assert "layout generic (detected from the columns); 7 rows read" in result.stdout
     assert "dropped 2 pair(s): contradictory" in result.stdout
@@ -105,7 +105,7 @@ def test_bad_input_names_file_row_and_column(tmp_path: Path, rows: list[dict[str
 
 def test_the_cli_reports_bad_input_as_an_error_with_exit_2(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [pair(0), pair(1, chosen=None)])
-    result = run_cli("data", "pairs", str(path), "--out-dir", str(tmp_path / "o"))
+    result = call_cli("data", "pairs", str(path), "--out-dir", str(tmp_path / "o"))
     assert result.returncode == 2
     assert result.stderr.strip() == f"writing-rl: error: {path}, row 2: missing field 'chosen'"
     assert not (tmp_path / "o").exists()
@@ -133,7 +133,7 @@ def test_test_size_zero_moves_an_old_test_split_aside(tmp_path: Path) -> None:
 def test_genrm_rl_rows_carry_both_orders_and_the_preferred_side(tmp_path: Path) -> None:
     pairs_dir, rl_dir = tmp_path / "pairs", tmp_path / "rl"
     build_pairs(LITBENCH_SAMPLE, pairs_dir, test_size=1)
-    result = run_cli("data", "genrm-rl", str(pairs_dir), "--out-dir", str(rl_dir))
+    result = call_cli("data", "genrm-rl", str(pairs_dir), "--out-dir", str(rl_dir))
     assert result.returncode == 0, result.stderr
     assert "train.parquet: 6 rows (3 pairs x 2 orders)" in result.stdout
     template = load_template("genrm")

@@ -22,7 +22,7 @@ from writing_rl.genrm.step_metrics import step_metrics
 from writing_rl.preflight import script_overrides
 from writing_rl.preflight_genrm import declared_kind
 from writing_rl.prompts import load_template
-from writing_rl.testing.cli_runner import REPO, run_cli
+from writing_rl.testing.cli_runner import REPO, call_cli
 from writing_rl.testing.trainer_on_cpu import TQ_OVERRIDES, TrainerOnCpu, answer_with_boxes, tiny_model_dir
 from writing_rl.verl_glue.config import compose_trainer_config
 from writing_rl.verl_glue.genrm_trainer import GenrmRlTrainer
@@ -100,7 +100,7 @@ def test_genrm_rl_rows_are_shuffled_by_pair_with_both_orders_adjacent(tmp_path: 
     pairs = write_pairs(tmp_path / "pairs.jsonl", 12)
     orders = {}
     for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
-        result = run_cli("data", "genrm-rl", str(pairs), "--out-dir", str(tmp_path / name), "--seed", seed)
+        result = call_cli("data", "genrm-rl", str(pairs), "--out-dir", str(tmp_path / name), "--seed", seed)
         assert result.returncode == 0, result.stderr
         rows = train_rows(tmp_path / name)
         assert [(r["extra_info"]["pair_id"], r["extra_info"]["preferred"]) for r in rows[0::2]] == \
@@ -121,14 +121,14 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_preflight_fails_when_a_step_could_split_a_pair(model_dir: str, tmp_path: Path) -> None:
-    assert run_cli("data", "genrm-rl", str(write_pairs(tmp_path / "pairs.jsonl", 6)), "--out-dir",
+    assert call_cli("data", "genrm-rl", str(write_pairs(tmp_path / "pairs.jsonl", 6)), "--out-dir",
                    str(tmp_path / "rl")).returncode == 0
     rows = train_rows(tmp_path / "rl")
     pq.write_table(pa.Table.from_pylist([rows[1], rows[2], rows[0], *rows[3:]]), tmp_path / "mixed.parquet")
     write_pairs(tmp_path / "val.jsonl", 1)
     env = {"MODEL_PATH": model_dir, "TRAIN_FILE": str(tmp_path / "mixed.parquet"), "TRAIN_BATCH_SIZE": "3",
            "VAL_FILE": str(tmp_path / "rl" / "train.parquet")}
-    result = run_cli("preflight", RL_SCRIPT, "data.shuffle=True", "trainer.v1.trainer_mode=sync", env=env)
+    result = call_cli("preflight", RL_SCRIPT, "data.shuffle=True", "trainer.v1.trainer_mode=sync", env=env)
     out = result.stdout
     assert ("[FAIL] trainer mode: trainer.v1.trainer_mode=sync: accuracy and both-order consistency are logged per "
             "step only in trainer mode genrm_rl; set trainer.v1.trainer_mode=genrm_rl") in out, out

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from writing_rl.prompts import load_template
-from writing_rl.testing.cli_runner import REPO, run_cli
+from writing_rl.testing.cli_runner import REPO, call_cli
 from writing_rl.testing.trainer_on_cpu import tiny_model_dir
 
 SFT_SCRIPT, RL_SCRIPT = "scripts/train_genrm_sft.sh", "scripts/train_genrm_rl.sh"
@@ -38,7 +38,7 @@ def write(path: Path, rows: list[dict[str, Any]]) -> str:
 def test_sft_preflight_passes_with_verls_config_and_dataset(model_dir: str, tmp_path: Path) -> None:
     env = {"MODEL_PATH": model_dir, "TRAIN_FILE": write(tmp_path / "train.parquet", [sft_row(i) for i in range(6)]),
            "VAL_FILE": write(tmp_path / "val.parquet", [sft_row(9)]), "TRAIN_BATCH_SIZE": "4"}
-    result = run_cli("preflight", SFT_SCRIPT, env=env)
+    result = call_cli("preflight", SFT_SCRIPT, env=env)
     assert "overrides on verl's sft_trainer_engine.yaml" in result.stdout
     assert "[ok] verl configs: engine, optim, checkpoint and profiler build" in result.stdout
     assert f"[ok] verl model config: {model_dir}: config and tokenizer load" in result.stdout
@@ -54,7 +54,7 @@ def test_sft_preflight_names_bad_rows_long_rows_and_bad_values(model_dir: str, t
     env = {"MODEL_PATH": model_dir, "TRAIN_FILE": write(tmp_path / "train.parquet", [sft_row(0), no_trace, odd_role]),
            "VAL_FILE": write(tmp_path / "val.parquet", [sft_row(3)]), "MAX_LENGTH": "64",
            "MAX_TOKEN_LEN_PER_GPU": "64"}
-    result = run_cli("preflight", SFT_SCRIPT, "optim.lr_scheduler_type=linear", env=env)
+    result = call_cli("preflight", SFT_SCRIPT, "optim.lr_scheduler_type=linear", env=env)
     out = result.stdout
     assert ("[FAIL] verl optim config: verl's verl.workers.config.FSDPOptimizerConfig refuses it: AssertionError: a "
             "check failed; overrides of this section: ") in out and "optim.lr_scheduler_type=linear" in out
@@ -69,16 +69,16 @@ def test_sft_preflight_names_bad_rows_long_rows_and_bad_values(model_dir: str, t
 @pytest.fixture(scope="module")
 def rl_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("genrm_rl")
-    assert run_cli("data", "pairs", str(REPO / "examples" / "litbench_sample.csv"), "--out-dir", str(folder / "pairs"),
+    assert call_cli("data", "pairs", str(REPO / "examples" / "litbench_sample.csv"), "--out-dir", str(folder / "pairs"),
                    "--test-size", "1").returncode == 0
-    assert run_cli("data", "genrm-rl", str(folder / "pairs"), "--out-dir", str(folder / "rl")).returncode == 0
+    assert call_cli("data", "genrm-rl", str(folder / "pairs"), "--out-dir", str(folder / "rl")).returncode == 0
     return folder / "rl"
 
 
 def test_rl_preflight_passes_verls_validate_config_with_the_default_settings(model_dir: str, rl_data: Path) -> None:
     env = {"MODEL_PATH": model_dir, "TRAIN_FILE": str(rl_data / "train.parquet"),
            "VAL_FILE": str(rl_data / "test.parquet")}
-    result = run_cli("preflight", RL_SCRIPT, env=env)
+    result = call_cli("preflight", RL_SCRIPT, env=env)
     out = result.stdout
     assert "[ok] names resolve: reward manager NaiveRewardManager, estimator grpo, trainer mode genrm_rl" in out
     assert ("[ok] per-step metrics: trainer mode genrm_rl, data.shuffle=False, even data.train_batch_size=64"
@@ -98,7 +98,7 @@ def test_rl_preflight_fails_on_wrong_rows_reward_name_and_what_verl_rejects(mode
     rows[1]["reward_model"]["ground_truth"]["preferred"] = "chosen"
     env = {"MODEL_PATH": model_dir, "TRAIN_FILE": write(tmp_path / "train.parquet", rows),
            "VAL_FILE": str(rl_data / "train.parquet")}
-    result = run_cli("preflight", RL_SCRIPT, "reward.custom_reward_function.name=compute_scor",
+    result = call_cli("preflight", RL_SCRIPT, "reward.custom_reward_function.name=compute_scor",
                      "actor_rollout_ref.actor.use_dynamic_bsz=False", env=env)
     out = result.stdout
     assert ("[FAIL] verl validate_config: verl rejects this config before training: AssertionError: [actor] Please "
@@ -113,7 +113,7 @@ def test_rl_preflight_fails_on_wrong_rows_reward_name_and_what_verl_rejects(mode
 def test_sft_preflight_without_a_local_model_still_checks_data_and_batch_size(tmp_path: Path) -> None:
     env = {"MODEL_PATH": "Some/HubModel", "TRAIN_FILE": write(tmp_path / "train.parquet", [sft_row(0), sft_row(1)]),
            "VAL_FILE": write(tmp_path / "val.parquet", [{"conversation": sft_row(2)["messages"]}])}
-    out = run_cli("preflight", SFT_SCRIPT, env=env).stdout
+    out = call_cli("preflight", SFT_SCRIPT, env=env).stdout
     assert "[skip] verl model config: model.path=Some/HubModel is not a local folder with a config.json" in out
     assert f"[ok] data.train_files: {tmp_path / 'train.parquet'}: 2 rows (not tokenized: no local model folder)" in out
     assert (f"[FAIL] batch sizes: {tmp_path / 'train.parquet'}: 2 rows, fewer than data.train_batch_size=32: verl "

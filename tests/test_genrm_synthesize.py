@@ -13,7 +13,7 @@ import pytest
 
 from writing_rl.cli import main
 from writing_rl.prompts import load_template
-from writing_rl.testing.cli_runner import cli_process, run_cli, wait_for_requests
+from writing_rl.testing.cli_runner import call_cli, cli_process, run_cli, wait_for_requests
 from writing_rl.testing.server_process import JudgeServerProcess
 
 GENRM = load_template("genrm")
@@ -38,7 +38,7 @@ def write_pairs(path: Path, qualities: list[tuple[float, float]]) -> Path:
 
 def synthesize(teacher: JudgeServerProcess, pairs: Path, out: Path, *extra: str,
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_cli("genrm", "synthesize", "--pairs", str(pairs), "--out", str(out), "--json",
+    return call_cli("genrm", "synthesize", "--pairs", str(pairs), "--out", str(out), "--json",
                    "--base-url", teacher.base_url, "--model", "test-judge", *extra, env=env)
 
 
@@ -166,7 +166,7 @@ def test_ctrl_c_keeps_the_finished_pairs_and_a_rerun_finishes_for_the_rest(teach
 
     teacher.configure(latency_s=0.0)
     paid_before = teacher.stats()["requests"]
-    finished = run_cli(*args, timeout=120)
+    finished = call_cli(*args)
     assert finished.returncode == 0, finished.stderr
     report = json.loads(finished.stdout)
     assert report["sft_rows"] == 24 and report["cached_judgements"] >= 2 * done

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 from writing_rl.curriculum.edit_queue import EditQueue
 from writing_rl.curriculum.index_file import history_path, read_index, write_index
 from writing_rl.curriculum.schedule import Curriculum, PromotionRule
+from writing_rl.testing.cli_runner import call_cli
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "writing_rl.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+    return call_cli(*args, cwd=cwd)
 
 
 def train_parquet(tmp_path: Path, ids: list[str], ladder: int = 3) -> Path:

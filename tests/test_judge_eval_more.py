@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from writing_rl.cli import main
-from writing_rl.testing.cli_runner import cli_process, run_cli, wait_for_requests
+from writing_rl.testing.cli_runner import call_cli, cli_process, run_cli, wait_for_requests
 from writing_rl.testing.server_process import JudgeServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def judge_eval(server: JudgeServerProcess, pairs: Path, *extra: str) -> dict:
-    result = run_cli("judge", "eval", "--pairs", str(pairs), "--json", "--base-url", server.base_url, *extra)
+    result = call_cli("judge", "eval", "--pairs", str(pairs), "--json", "--base-url", server.base_url, *extra)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

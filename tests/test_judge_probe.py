@@ -10,7 +10,7 @@ import pytest
 
 from writing_rl.judge.evaluation import load_pairs
 from writing_rl.judge.probe import BUILTIN_ATTACKS, BUILTIN_PAIRS, load_attacks
-from writing_rl.testing.cli_runner import run_cli
+from writing_rl.testing.cli_runner import call_cli
 from writing_rl.testing.server_process import JudgeServerProcess
 
 PAIRS = 4
@@ -34,7 +34,7 @@ def pairs_file(tmp_path: Path) -> Path:
 
 
 def probe(server: JudgeServerProcess, *args: str) -> dict:
-    result = run_cli("judge", "probe", "--json", "--base-url", server.base_url, *args)
+    result = call_cli("judge", "probe", "--json", "--base-url", server.base_url, *args)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1
     return json.loads(result.stdout)
@@ -72,7 +72,7 @@ def test_table_output_and_per_judgement_lines(probe_judge: JudgeServerProcess, p
     probe_judge.reset()
     probe_judge.configure(first_position_bonus=0.0, marker_bonus={"Final verdict": 20.0})
     out = tmp_path / "probe.jsonl"
-    result = run_cli("judge", "probe", "--pairs", str(pairs_file), "--out", str(out),
+    result = call_cli("judge", "probe", "--pairs", str(pairs_file), "--out", str(out),
                      "--base-url", probe_judge.base_url)
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:]}
@@ -99,6 +99,6 @@ def test_builtin_set_is_valid_and_runs(probe_judge: JudgeServerProcess) -> None:
 def test_bad_attack_file_names_file_and_row(tmp_path: Path) -> None:
     bad = tmp_path / "attacks.jsonl"
     bad.write_text('{"name": "pad", "kind": "append", "text": "x"}\n{"name": "r", "kind": "rot13", "text": "x"}\n')
-    result = run_cli("judge", "probe", "--attacks", str(bad), "--base-url", "http://127.0.0.1:9/v1")
+    result = call_cli("judge", "probe", "--attacks", str(bad), "--base-url", "http://127.0.0.1:9/v1")
     assert result.returncode == 2
     assert f"{bad}, row 2: kind 'rot13' must be one of ['append', 'prepend', 'swap']" in result.stderr

@@ -22,7 +22,7 @@ import ray
 from writing_rl.brpo.group import choose_reference
 from writing_rl.judge.settings import JudgeSettings
 from writing_rl.preflight import script_overrides
-from writing_rl.testing.cli_runner import REPO, run_cli
+from writing_rl.testing.cli_runner import REPO, call_cli
 from writing_rl.testing.reward_loop import reward_workers_behind_router, rollout_data, verl_router
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.testing.trainer_on_cpu import tiny_model_dir
@@ -45,7 +45,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("data")
-    assert run_cli("data", "build", str(EXAMPLES), "--out-dir", str(out), "--test-size", "2").returncode == 0
+    assert call_cli("data", "build", str(EXAMPLES), "--out-dir", str(out), "--test-size", "2").returncode == 0
     return out
 
 
@@ -131,14 +131,14 @@ def test_scripts_refuse_impossible_gpu_splits(extra: dict[str, str], message: st
 
 
 def test_preflight_accepts_judge_verl_and_skips_reachability(data: Path, model_dir: str, tmp_path: Path) -> None:
-    result = run_cli("preflight", "scripts/train_brpo.sh", env=script_env(data, model_dir, tmp_path))
+    result = call_cli("preflight", "scripts/train_brpo.sh", env=script_env(data, model_dir, tmp_path))
     assert "[skip] judge reachable: JUDGE=verl" in result.stdout
     assert "[ok] judge context: the longest judge request" in result.stdout
     assert result.returncode == 0, result.stdout
 
 
 def test_preflight_fails_a_context_too_small_for_the_judge_request(data: Path, model_dir: str, tmp_path: Path) -> None:
-    result = run_cli("preflight", "scripts/train_writing_rl.sh",
+    result = call_cli("preflight", "scripts/train_writing_rl.sh",
                      env=script_env(data, model_dir, tmp_path, GENRM_MAX_LEN="4096"))
     assert "[FAIL] judge context: the longest judge request" in result.stdout
     assert "more than reward.reward_model.rollout.max_model_len=4096: raise GENRM_MAX_LEN" in result.stdout

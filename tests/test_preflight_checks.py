@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from writing_rl.testing.cli_runner import REPO, run_cli
+from writing_rl.testing.cli_runner import REPO, call_cli
 from writing_rl.testing.trainer_on_cpu import tiny_model_dir
 
 EXAMPLES = REPO / "examples" / "writing_prompts.jsonl"
-cli = run_cli
+cli = call_cli
 
 
 @pytest.fixture(scope="module")

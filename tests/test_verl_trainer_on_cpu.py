@@ -5,10 +5,7 @@ and the loopback judge, with only vLLM and the FSDP workers played by stand-ins 
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +24,7 @@ from writing_rl.brpo.group import choose_reference
 from writing_rl.curriculum.index_creation import create_index
 from writing_rl.curriculum.index_file import history_path, read_history, read_index
 from writing_rl.preflight import script_overrides
+from writing_rl.testing.cli_runner import call_cli
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.testing.trainer_on_cpu import JUDGE_FAIL, TQ_OVERRIDES, TrainerOnCpu, tiny_model_dir
 from writing_rl.verl_glue.compatibility import TrainerFitError, trainer_fit_problems
@@ -79,18 +77,16 @@ def test_preflight_rejects_the_brpo_script_without_dynamic_batching(model_dir: s
                        and "ppo_max_token_len_per_gpu" not in line)
     (tmp_path / "train_brpo.sh").write_text(broken)
     shutil.copy(REPO / "scripts/judge_backend.sh", tmp_path)  # the script sources it from its own folder
-    env = {**os.environ, "MODEL_PATH": model_dir, "RUN_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "writing_rl.cli", "preflight", str(tmp_path / "train_brpo.sh"),
-                             "--skip-judge"], capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
+    result = call_cli("preflight", str(tmp_path / "train_brpo.sh"), "--skip-judge",
+                      env={"MODEL_PATH": model_dir, "RUN_DIR": str(tmp_path)})
     assert "[FAIL] verl validate_config: verl rejects this config before training" in result.stdout, result.stdout
     assert "ppo_micro_batch_size" in result.stdout
     assert result.returncode == 1
 
 
 def test_preflight_says_when_validate_config_was_skipped(tmp_path: Path) -> None:
-    env = {**os.environ, "MODEL_PATH": "Some/HubModel", "RUN_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "writing_rl.cli", "preflight", "scripts/train_brpo.sh",
-                             "--skip-judge"], capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
+    result = call_cli("preflight", "scripts/train_brpo.sh", "--skip-judge",
+                      env={"MODEL_PATH": "Some/HubModel", "RUN_DIR": str(tmp_path)})
     assert "[skip] verl validate_config: actor_rollout_ref.model.path=Some/HubModel is not a local folder" \
         in result.stdout, result.stdout
 
