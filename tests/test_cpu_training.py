@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pq.write_table(pa.Table.from_pylist(rows[:4]), folder / "train.parquet")
     pq.write_table(pa.Table.from_pylist(rows[4:]), folder / "test.parquet")
     build_genrm_rl(REPO / "examples/pairs.jsonl", folder / "genrm")
+    pair = pq.read_table(folder / "genrm/train.parquet").slice(0, 2)  # one pair, both orders: a short validation
+    pq.write_table(pair, folder / "genrm/val.parquet")
     return folder
 
 
@@ -172,26 +176,39 @@ def test_writing_rl_resume_restores_actor_optimizer_and_index_and_continues_at_s
 
 
 # ---------------------------------------------------------------------------------------------------------- BRPO
-def test_brpo_fit_through_the_script(data_dir: Path, tmp_path: Path) -> None:
-    """A failed BRPO judgement gives its member reward 0 (advantage 0: no gradient) and stays in its group."""
+def test_brpo_fit_through_the_rehearse_command(data_dir: Path, tmp_path: Path) -> None:
+    """`writing-rl rehearse` as a user runs it, on the judge the script names (here a loopback one that refuses about
+    one request in ten): each step's line as it ends, the verdict last, exit code 0. A failed BRPO judgement gives its
+    member reward 0 (advantage 0: no gradient) and leaves it in its group."""
+    out = tmp_path / "rehearsal"
     with JudgeServerProcess(mode="scores", faults="bad_request=0.1", seed=3) as judge:
-        env = {"TRAIN_FILE": str(data_dir / "train.parquet"), "VAL_FILE": str(data_dir / "test.parquet"),
+        env = {**os.environ, "TRAIN_FILE": str(data_dir / "train.parquet"), "VAL_FILE": str(data_dir / "test.parquet"),
                "EXPERIMENT_NAME": "cpu-brpo", "JUDGE_BASE_URL": judge.base_url, "JUDGE_MODEL": "test-judge",
                "SKEW_THRESHOLD": "1.0"}
-        job, _ = run_script("scripts/train_brpo.sh", env, tmp_path)
+        result = subprocess.run([sys.executable, "-m", "writing_rl.cli", "rehearse", "scripts/train_brpo.sh",
+                                 "--out-dir", str(out), "--batch-size", str(SHAPE.batch_size),
+                                 "--max-response-length", str(SHAPE.max_response_length), "--lr", str(LEARNING_RATE),
+                                 "--max-prompt-length", str(SHAPE.max_prompt_length)],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
         refused = judge.stats()["by_kind"].get("bad_request", 0)
-    steps = steps_of(job)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].startswith("rehearsal passed: 2 steps in ") and str(out) in lines[-1]
+    assert [line.split("  ")[0] for line in lines if line.startswith("step ")] == ["step 1/2", "step 2/2"]
+    assert "[ok] judge reachable" in result.stdout  # preflight's checks ran first, on the rehearsal's config
+    steps = {s["step"]: s["data"] for s in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
     assert sorted(steps) == [1, 2]
     assert sum(s["judge/failures"] for s in steps.values()) == refused
     for s in steps.values():
         assert rollout_actor_gap(s) < SYNC_TOLERANCE
         assert s["brpo/groups"] == SHAPE.batch_size  # one judged group per prompt: the group of n came together
         assert s["reward/no_signal_excluded"] == 0  # BRPO's failed members stay (reward 0), see no_signal.py
+    assert (out / "checkpoints/global_step_2/actor/model_world_size_1_rank_0.pt").is_file()
 
 
 # ------------------------------------------------------------------------------------------------------- GenRM RL
 def test_genrm_rl_fit_logs_genrm_metrics_with_the_kl_loss_off(data_dir: Path, tmp_path: Path) -> None:
-    env = {"TRAIN_FILE": str(data_dir / "genrm/train.parquet"), "VAL_FILE": str(data_dir / "genrm/train.parquet")}
+    env = {"TRAIN_FILE": str(data_dir / "genrm/train.parquet"), "VAL_FILE": str(data_dir / "genrm/val.parquet")}
     job, _ = run_script("scripts/train_genrm_rl.sh", env, tmp_path,
                         replace(SHAPE, max_prompt_length=2048))
     assert any("KL loss off" in note for note in job.notes)
@@ -202,7 +219,7 @@ def test_genrm_rl_fit_logs_genrm_metrics_with_the_kl_loss_off(data_dir: Path, tm
     for s in steps.values():
         # a random model writes no \boxed{a, b}: every rollout is malformed, and the metrics say so
         assert s["genrm/malformed_rate"] == 1.0 and s["critic/score/mean"] == -1.5
-        assert s["genrm/pairs_with_both_orders"] == 1.0
+        assert s["genrm/pairs_with_both_orders"] == SHAPE.batch_size / 2
         assert rollout_actor_gap(s) < SYNC_TOLERANCE
 
 

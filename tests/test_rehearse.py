@@ -137,18 +137,32 @@ def test_the_first_real_error_is_reported_not_the_ray_stack_around_it() -> None:
     assert hydra is not None and hydra.part == "config"
 
 
-def test_rehearse_command_runs_the_job_and_names_the_part_that_failed(data_dir: Path, tmp_path: Path) -> None:
-    """The command line itself: a job that verl starts and that fails in its data loader (preflight skipped, so verl
-    meets the bad file), one verdict line, exit code 1, and nothing written outside --out-dir (run from an empty
-    folder: afterwards it holds only that folder)."""
-    env = {**os.environ, "TRAIN_FILE": str(data_dir / "no_prompt.parquet"),
-           "VAL_FILE": str(data_dir / "brpo/test.parquet")}
+DATA_LOADER_FAILURE = """\
+\x1b[36m(TaskRunnerV1 pid=23411)\x1b[0m Training Progress:   0%|          | 0/2 [00:00<?, ?it/s]
+ray.exceptions.RayTaskError(KeyError): \x1b[36mray::TaskRunnerV1.run()\x1b[39m (pid=23411, ip=192.0.2.2)
+  File "/venv/lib/python3.11/site-packages/verl/trainer/main_ppo.py", line 160, in run
+  File "/venv/lib/python3.11/site-packages/torch/utils/data/_utils/fetch.py", line 54, in fetch
+  File "/venv/lib/python3.11/site-packages/verl/utils/dataset/rl_dataset.py", line 313, in _build_messages
+KeyError: 'prompt'
+"""
+
+
+def test_an_error_in_verls_data_loader_is_the_data() -> None:
+    error = first_error(DATA_LOADER_FAILURE.splitlines())
+    assert error is not None and (error.part, error.message) == ("data", "KeyError: 'prompt'")
+
+
+def test_rehearse_command_names_the_part_that_failed_and_writes_only_its_folder(tmp_path: Path) -> None:
+    """The command line itself: verl's job starts and its own config check refuses it (preflight skipped, so verl
+    meets the problem), one verdict line, exit code 1, the job's log kept, and nothing written outside --out-dir (run
+    from an empty folder: afterwards it holds only that folder)."""
     result = subprocess.run([sys.executable, "-m", "writing_rl.cli", "rehearse", str(REPO / "scripts/train_brpo.sh"),
-                             "--judge", "local", "--out-dir", "out", "--skip-preflight", "--steps", "1"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+                             "actor_rollout_ref.actor.use_dynamic_bsz=False", "--judge", "local", "--out-dir", "out",
+                             "--skip-preflight"],
+                            cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=600)
     last = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-    assert last.startswith("rehearsal failed in the data: KeyError: 'prompt'"), last
+    assert last.startswith("rehearsal failed in the config: ") and "micro_batch_size" in last, last
+    assert "micro_batch_size" in (tmp_path / "out/job.log").read_text()
     assert "Traceback" not in result.stdout
-    assert "KeyError: 'prompt'" in (tmp_path / "out/job.log").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -148,7 +148,10 @@ def run_rehearse(args: argparse.Namespace) -> int:
 
                 result = run_job(job, on_milestone=on_milestone, on_step=on_step)
     except RehearsalError as exc:
-        print(f"rehearsal failed in the {exc.part}: {exc.message}", flush=True)
+        first, *details = exc.message.strip().splitlines() or [""]
+        for line in details:  # the verdict stays one line, last
+            print(f"  {line.strip()}", flush=True)
+        print(f"rehearsal failed in the {exc.part}: {first}", flush=True)
         return FAILED
     ok, line = verdict(job, result, shape.steps)
     print(line, flush=True)

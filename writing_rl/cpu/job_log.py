@@ -21,7 +21,10 @@ _ERROR = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?P<type>[A-Za-z_]\w*(?:Error|Excep
 _RAY_CALL = re.compile(r"ray::(?P<actor>[\w]+)\.(?P<method>\w+)\(\)")
 _PREFIX = re.compile(r"^(?:\x1b\[\d+m)?\([\w]+ pid=\d+(?:, ip=[\d.]+)?\)(?:\x1b\[0m)? ?")
 _WRAPPERS = {"RayTaskError", "RayActorError", "ActorDiedError", "TaskError", "ActorUnavailableError"}
+_ERROR_REPR = re.compile(r"^(?P<type>[A-Za-z_]\w*(?:Error|Exception))\((?P<text>.*)\)$")
+"""Hydra's form for an error raised while it instantiates a config: `AssertionError("...")`."""
 _HYDRA = ("Could not override", "Could not append", "Key '", "mismatched input", "LexerNoViableAltException")
+_CONFIG_INSTANTIATION = "Error in call to target"
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,9 @@ def milestone(line: str) -> str | None:
 
 
 _FILE = re.compile(r'^\s*File "(?P<path>[^"]+)"')
-_PART_OF_FILE = (("/utils/dataset/", "data"), ("/torch/utils/data/", "data"), ("/writing_rl/data/", "data"),
+_PART_OF_FILE = (("/verl/utils/config.py", "config"), ("/verl/workers/config/", "config"),
+                 ("/verl/trainer/config/", "config"), ("/utils/dataset/", "data"), ("/torch/utils/data/", "data"),
+                 ("/writing_rl/data/", "data"),
                  ("/writing_rl/judge/", "judge"), ("/writing_rl/curriculum/", "index"),
                  ("/writing_rl/cpu/", "rollout"), ("/workers/rollout/", "rollout"), ("/agent_loop/", "rollout"),
                  ("/reward_loop/", "reward"), ("/writing_rl/", "reward"), ("/workers/engine", "actor"),
@@ -78,8 +83,11 @@ def first_error(lines: list[str]) -> JobError | None:
         file = _FILE.match(line)
         if file:
             frame = file.group("path")
-        match = _ERROR.match(line.strip())
+        if line.startswith(_CONFIG_INSTANTIATION):
+            actor, method, frame = "main_ppo", "config", "/verl/workers/config/"
+        match = _ERROR.match(line.strip()) or _ERROR_REPR.match(line.strip())
         if match and match.group("type") not in _WRAPPERS:
-            message = f"{match.group('type')}: {match.group('text') or ''}".rstrip(": ")
+            text = (match.group("text") or "").strip().strip("\"'")
+            message = f"{match.group('type')}: {text}".rstrip(": ")
             return JobError(_part(actor, method, frame, message), message)
     return None
