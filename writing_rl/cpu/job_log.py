@@ -85,9 +85,12 @@ def first_error(lines: list[str]) -> JobError | None:
             frame = file.group("path")
         if line.startswith(_CONFIG_INSTANTIATION):
             actor, method, frame = "main_ppo", "config", "/verl/workers/config/"
-        match = _ERROR.match(line.strip()) or _ERROR_REPR.match(line.strip())
+        match = _ERROR.match(line.strip())
+        quoted = None if match else _ERROR_REPR.match(line.strip())
+        match = match or quoted
         if match and match.group("type") not in _WRAPPERS:
-            text = (match.group("text") or "").strip().strip("\"'")
+            text = (match.group("text") or "").strip()
+            text = text[1:-1] if quoted and text[:1] in "\"'" and text[-1:] == text[:1] else text
             message = f"{match.group('type')}: {text}".rstrip(": ")
             return JobError(_part(actor, method, frame, message), message)
     return None
