@@ -76,6 +76,7 @@ def advantages_for(results: dict[str, list[dict]], tokenizer: Any, threshold: fl
     return compute_advantage(data, adv_estimator="brpo", config=config), rewards
 
 
+@pytest.mark.slow
 def test_groups_rewards_and_advantages(ray_local: None, tokenizer_dir: str, tokenizer: Any,
                                        genrm_server: JudgeServerProcess) -> None:
     genrm_server.reset()
@@ -127,6 +128,7 @@ def test_groups_rewards_and_advantages(ray_local: None, tokenizer_dir: str, toke
     assert sorted(row_sums.tolist()) == [0.0, 1.0, 1.0, 1.0]
 
 
+@pytest.mark.slow
 def test_failures_score_zero_and_groups_of_one(ray_local: None, tokenizer_dir: str, tokenizer: Any,
                                                genrm_server: JudgeServerProcess) -> None:
     genrm_server.reset()
@@ -159,6 +161,7 @@ def test_failures_score_zero_and_groups_of_one(ray_local: None, tokenizer_dir: s
     assert without_ref["reward_score"] == 0.0
 
 
+@pytest.mark.slow
 def test_incomplete_group_times_out_and_late_member_gets_no_signal(
         ray_local: None, tokenizer_dir: str, tokenizer: Any, genrm_server: JudgeServerProcess) -> None:
     experiment = f"brpo-{uuid.uuid4().hex[:8]}"
@@ -182,6 +185,7 @@ def test_incomplete_group_times_out_and_late_member_gets_no_signal(
     assert stats["brpo"]["timed_out_groups"] == 1 and stats["brpo"]["late_members"] == 1
 
 
+@pytest.mark.slow
 def test_judging_overlaps_generation_and_cache_makes_repeats_free(
         ray_local: None, tokenizer_dir: str, tokenizer: Any, genrm_server: JudgeServerProcess, tmp_path) -> None:
     genrm_server.reset()
@@ -217,6 +221,7 @@ def test_judging_overlaps_generation_and_cache_makes_repeats_free(
     assert [r["reward_score"] for r in again] == [r["reward_score"] for r in first_run]
 
 
+@pytest.mark.slow
 def test_duplicate_session_never_drops_a_pending_member(ray_local: None, tokenizer_dir: str, tokenizer: Any,
                                                         genrm_server: JudgeServerProcess) -> None:
     """A second rollout claiming session 1 is refused with the reason; sessions 0, 1 and 3 still get rewards,

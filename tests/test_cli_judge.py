@@ -109,6 +109,7 @@ def test_help_explains_every_command() -> None:
         assert result.returncode == 0 and "usage: writing-rl" in result.stdout
 
 
+@pytest.mark.slow
 def test_doctor_passes_with_reachable_judge(judge_server: JudgeServerProcess) -> None:
     result = cli("doctor", "--base-url", judge_server.base_url, "--model", "test-judge",
                  env={"JUDGE_API_KEY": "x"})
@@ -121,6 +122,7 @@ def test_doctor_passes_with_reachable_judge(judge_server: JudgeServerProcess) ->
     assert "[ok] judge reachable" in result.stdout
 
 
+@pytest.mark.slow
 def test_doctor_fails_clearly_on_unreachable_judge_and_wrong_model(judge_server: JudgeServerProcess) -> None:
     result = cli("doctor", "--skip-ray", "--base-url", "http://127.0.0.1:9/v1")
     assert result.returncode == 1 and "[FAIL] judge reachable: http://127.0.0.1:9/v1" in result.stdout

@@ -46,6 +46,7 @@ def registrations(platform: str | None) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_a_gpu_job_gets_nothing_of_the_cpu_backend() -> None:
     """Without VERL_PLATFORM=cpu, verl's registries and functions are exactly verl's own."""
     plain = registrations(None)
@@ -55,6 +56,7 @@ def test_a_gpu_job_gets_nothing_of_the_cpu_backend() -> None:
     assert plain["cpu_modules"] == []
 
 
+@pytest.mark.slow
 def test_verl_platform_cpu_registers_platform_rollout_and_plain_gloo() -> None:
     cpu = registrations("cpu")
     assert "cpu" in cpu["platforms"] and cpu["device"] == "cpu"

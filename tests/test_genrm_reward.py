@@ -58,6 +58,7 @@ def rl_rows() -> list[dict[str, Any]]:
     return genrm_rl_rows(pair, load_template("genrm"), "test")
 
 
+@pytest.mark.slow
 def test_rewards_through_verls_reward_loop(ray_local: None, tokenizer_dir: str, tokenizer: Any) -> None:
     config = reward_loop_config(tokenizer_dir, [
         "reward.reward_manager.name=naive",

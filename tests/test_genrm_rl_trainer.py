@@ -171,6 +171,7 @@ def scripted_rows() -> list[dict[str, Any]]:
     return [row for pair in pairs for row in genrm_rl_rows(pair, template, "train")]
 
 
+@pytest.mark.slow
 def test_one_step_of_genrm_rl_logs_accuracy_and_consistency_through_verls_trainer(
         transfer_queue: None, model_dir: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     rows = scripted_rows()

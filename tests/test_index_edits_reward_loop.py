@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import ray
 from test_writing_rl_reward_loop import Job
 
@@ -32,6 +33,7 @@ def rungs(results: list[dict]) -> set[int]:
     return {r["reward_extra_info"]["wrl_rung"] for r in results}
 
 
+@pytest.mark.slow
 def test_A1_edits_made_while_judgements_are_in_flight_are_kept(
         ray_local: None, tokenizer_dir: str, tokenizer: Any, tmp_path: Path) -> None:
     lose = [1, 1, 1, 1]

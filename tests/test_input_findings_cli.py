@@ -330,6 +330,7 @@ def test_COSMETIC_empty_criteria_and_criteria_template_without_criteria(
     assert judge_server.stats()["requests"] == 0
 
 
+@pytest.mark.slow
 def test_M3_M6_doctor_end_to_end(judge_server: JudgeServerProcess, clean_judge_env: None,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "doctor", "--skip-ray", "--base-url", judge_server.base_url, "--model", "test-judge")

@@ -192,6 +192,7 @@ def brpo_row(i: int) -> dict[str, Any]:
             "extra_info": {"index": str(i), "split": "train"}}
 
 
+@pytest.mark.slow
 def test_judgements_flow_through_verls_router_to_our_coordinator(
         ray_local: None, model_dir: str, tokenizer: Any, genrm: JudgeServerProcess, router: str,
         tmp_path: Path) -> None:
@@ -211,6 +212,7 @@ def test_judgements_flow_through_verls_router_to_our_coordinator(
     assert stats["judge"]["failures"] == 0
 
 
+@pytest.mark.slow
 def test_a_model_the_router_does_not_serve_fails_the_first_reward_call(
         ray_local: None, model_dir: str, tokenizer: Any, genrm: JudgeServerProcess, router: str,
         tmp_path: Path) -> None:

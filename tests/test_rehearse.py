@@ -152,6 +152,7 @@ def test_an_error_in_verls_data_loader_is_the_data() -> None:
     assert error is not None and (error.part, error.message) == ("data", "KeyError: 'prompt'")
 
 
+@pytest.mark.slow
 def test_rehearse_command_names_the_part_that_failed_and_writes_only_its_folder(tmp_path: Path) -> None:
     """The command line itself: verl's job starts and its own config check refuses it (preflight skipped, so verl
     meets the problem), one verdict line, exit code 1, the job's log kept, and nothing written outside --out-dir (run

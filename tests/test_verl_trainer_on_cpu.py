@@ -178,6 +178,7 @@ def by_group(trajectories: dict[str, dict]) -> dict[str, list[dict]]:
     return {uid: sorted(members, key=lambda t: t["session_id"]) for uid, members in groups.items()}
 
 
+@pytest.mark.slow
 def test_brpo_through_verls_agent_loop(transfer_queue: None, model_dir: str, genrm_server: JudgeServerProcess,
                                        tmp_path: Path) -> None:
     """n sessions per prompt: agent loop -> reward workers -> coordinator -> judge -> verl's _compute_advantage;
@@ -219,6 +220,7 @@ def test_brpo_through_verls_agent_loop(transfer_queue: None, model_dir: str, gen
     assert val_metrics["val-core/writing/reward/mean@1"] == 0.0  # +1 and -1
 
 
+@pytest.mark.slow
 def test_writing_rl_two_steps_with_a_resume_through_verls_agent_loop(
         transfer_queue: None, model_dir: str, verdict_server: JudgeServerProcess, tmp_path: Path) -> None:
     """Step 1 promotes and verl saves a checkpoint; step 2 promotes again; the job restarts from step 1's
@@ -260,6 +262,7 @@ def test_writing_rl_two_steps_with_a_resume_through_verls_agent_loop(
     assert steps == [(1, "p0"), (2, "p0")]  # step 2 again after the resume, not 1
 
 
+@pytest.mark.slow
 def test_failed_judgements_are_left_out_of_the_update(transfer_queue: None, model_dir: str,
                                                       verdict_server: JudgeServerProcess, tmp_path: Path) -> None:
     """Issue M19: a rollout whose judgement failed gets no gradient and does not shift its siblings' baseline."""

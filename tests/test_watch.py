@@ -95,6 +95,7 @@ GROUPS = {
 }
 
 
+@pytest.mark.slow
 def test_watch_metrics_through_verls_reward_loop(ray_local: None, tokenizer_dir: str, tokenizer: Any,
                                                   tmp_path: Path) -> None:
     rows = [{"data_source": "writing", "prompt": [{"role": "user", "content": f"Write {pid}"}],
@@ -140,6 +141,7 @@ def test_watch_metrics_through_verls_reward_loop(ray_local: None, tokenizer_dir:
     assert "writing_rl/win_rate" in step and not any(k.startswith("watch/") for k in next_step)
 
 
+@pytest.mark.slow
 def test_brpo_reference_takes_no_part_in_the_correlation(ray_local: None, tokenizer_dir: str, tokenizer: Any,
                                                          tmp_path: Path) -> None:
     """BRPO's reference gets reward 0 by construction, not by its length: only the candidates are correlated."""

@@ -83,6 +83,7 @@ def outcome(q: float, ref_q: float) -> float:
     return 1.0 if q > ref_q else 0.5 if q == ref_q else 0.0
 
 
+@pytest.mark.slow
 def test_rewards_promotions_history_metrics_and_validation(
         ray_local: None, tokenizer_dir: str, tokenizer: Any, verdict_server: JudgeServerProcess,
         tmp_path: Path) -> None:
@@ -137,6 +138,7 @@ def test_rewards_promotions_history_metrics_and_validation(
     assert max(h["step"] for h in read_history(history_path(job.index))) == 2
 
 
+@pytest.mark.slow
 def test_no_promotion_lost_or_doubled_with_four_workers(
         ray_local: None, tokenizer_dir: str, tokenizer: Any, verdict_server: JudgeServerProcess,
         tmp_path: Path) -> None:
@@ -157,6 +159,7 @@ def test_no_promotion_lost_or_doubled_with_four_workers(
     assert stats["requests"] == 64 * N and stats["max_in_flight"] <= 8
 
 
+@pytest.mark.slow
 def test_hand_edits_between_steps(ray_local: None, tokenizer_dir: str, tokenizer: Any,
                                   verdict_server: JudgeServerProcess, tmp_path: Path) -> None:
     job = Job(tmp_path, tokenizer_dir, verdict_server, n_prompts=3)
@@ -180,6 +183,7 @@ def test_hand_edits_between_steps(ray_local: None, tokenizer_dir: str, tokenizer
     assert snapshot["edits_adopted"] == 1 and snapshot["edits_rejected"] == 1
 
 
+@pytest.mark.slow
 def test_resume_from_checkpoint_restores_the_index(ray_local: None, tokenizer_dir: str, tokenizer: Any,
                                                    verdict_server: JudgeServerProcess, tmp_path: Path) -> None:
     job = Job(tmp_path, tokenizer_dir, verdict_server, n_prompts=3)
