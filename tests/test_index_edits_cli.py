@@ -109,3 +109,38 @@ def test_emoji_ids_are_written_unescaped_and_odd_ids_are_shown_with_repr(tmp_pat
     lines = diff.stdout.splitlines()
     assert "🦄: 1 -> 2" in lines and "' x': added at 1" in lines and "'': removed (was 0)" in lines
     assert all(line.count("'") != 1 for line in lines)  # no id split across lines
+
+
+def test_an_edit_queued_after_a_torn_last_line_is_applied(tmp_path: Path) -> None:
+    """A queue whose last line was cut short (a killed write, a hand edit without a final newline): the new edit
+    starts on a line of its own, so training reads it; the torn line alone is reported and skipped."""
+    from writing_rl.curriculum.edit_queue import EditQueue
+
+    data = train_parquet(tmp_path, ["q0", "q1", "q2"])
+    index = tmp_path / "running_file" / "index_ex.json"
+    assert cli("index", "create", "--data", str(data), "--experiment", "ex", cwd=tmp_path).returncode == 0
+    queue = EditQueue(index)
+    queue.path.write_text('{"id": "q1", "rung": 2, "force": false, "seen": 0}\n{"id": "q2", "ru')
+    assert cli("index", "set", "q2=2", "--file", str(index), cwd=tmp_path).returncode == 0
+    read = queue.read()
+    assert [(e.id, e.rung) for e in read.edits] == [("q1", 2), ("q2", 2)]
+    assert len(read.problems) == 1 and "line 2" in read.problems[0]
+
+
+def test_a_closed_output_pipe_ends_quietly_after_the_work_is_done(tmp_path: Path) -> None:
+    """`writing-rl index set ... | true`: no traceback, the shell's SIGPIPE status, and the edit is queued once (a
+    script that retried on the old status 1 queued it twice)."""
+    from writing_rl.cli import OUTPUT_CLOSED
+    from writing_rl.curriculum.edit_queue import EditQueue
+
+    data = train_parquet(tmp_path, ["p0", "p1"])
+    index = tmp_path / "running_file" / "index_e1.json"
+    assert cli("index", "create", "--data", str(data), "--experiment", "e1", cwd=tmp_path).returncode == 0
+    process = subprocess.Popen([sys.executable, "-m", "writing_rl.cli", "index", "set", "p1=1", "--file", str(index)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the command prints a word
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == OUTPUT_CLOSED
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert [(e.id, e.rung) for e in EditQueue(index).read().edits] == [("p1", 1)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from writing_rl import __version__
@@ -59,6 +60,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("writing-rl: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:
+        return _output_closed()
+
+
+OUTPUT_CLOSED = 141
+"""The status a shell gives a command stopped by SIGPIPE (128 + 13), as `yes | head -1` shows."""
+
+
+def _output_closed() -> int:
+    """Whoever read our output went away (`| head -1`, `| true`): stop quietly, without a traceback, as a shell's
+    tools do. What the command wrote to files is complete; only its printing stopped. stdout now points at
+    /dev/null, so that Python's own flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return OUTPUT_CLOSED
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from writing_rl.curriculum.index_file import append_lines
+
 
 @dataclass(frozen=True)
 class QueuedEdit:
@@ -57,10 +59,8 @@ class EditQueue:
     def append(self, edits: list[QueuedEdit]) -> None:
         stamped = [QueuedEdit(e.id, e.rung, e.force, e.seen, e.time or round(time.time(), 3)) for e in edits]
         text = "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in stamped)
-        with self.lock(), open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with self.lock():
+            append_lines(self.path, text)
 
     def size(self) -> int:
         try:

@@ -103,7 +103,12 @@ def append_history(path: str | Path, records: list[dict[str, Any]]) -> None:
     swallows the next record."""
     if not records:
         return
-    lines = "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records)
+    append_lines(path, "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records))
+
+
+def append_lines(path: str | Path, lines: str) -> None:
+    """Append complete lines to an append-only JSONL file, durably. A torn last line (a crash, a full disk or a
+    hand edit without a final newline) is closed first, so it never swallows the first appended line."""
     with open(path, "a+b") as handle:
         if handle.tell() > 0:
             handle.seek(-1, os.SEEK_END)
