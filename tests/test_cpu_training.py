@@ -24,6 +24,7 @@ from writing_rl.cpu.rehearsal import (
     PreparedJob,
     RehearsalError,
     RehearsalRequest,
+    environment_with,
     prepare,
     rollout_actor_gap,
     run_job,
@@ -68,16 +69,10 @@ def steps_of(job: PreparedJob) -> dict[int, dict[str, float]]:
     return {s["step"]: s["data"] for s in map(json.loads, job.metrics_path.read_text().splitlines())}
 
 
-def run_script(script: str, env: dict[str, str], out_dir: Path, shape: CpuJobShape = SHAPE,
-               local_judge_url: str | None = None) -> tuple[PreparedJob, JobResult]:
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        job = prepare(RehearsalRequest(script=REPO / script, overrides=[], out_dir=out_dir, shape=shape,
-                                       local_judge_url=local_judge_url))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+def run_script(script: str, env: dict[str, str], out_dir: Path, shape: CpuJobShape = SHAPE
+               ) -> tuple[PreparedJob, JobResult]:
+    with environment_with(env):  # the script reads its settings from the environment
+        job = prepare(RehearsalRequest(script=REPO / script, overrides=[], out_dir=out_dir, shape=shape))
     result = run_job(job)
     assert result.returncode == 0, f"{result.error}; log: {job.log_path}"
     return job, result

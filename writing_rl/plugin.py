@@ -19,6 +19,7 @@ def register() -> None:
 
     if writing_rl.cpu.is_requested():
         writing_rl.cpu.activate()
+    # each import below registers by decorator: the reward managers, the estimator, the trainer modes
     import writing_rl.brpo.estimator
     import writing_rl.verl_glue.brpo_manager
     import writing_rl.verl_glue.genrm_trainer

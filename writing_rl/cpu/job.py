@@ -34,10 +34,11 @@ class CpuJobShape:
     """None keeps the script's `actor.optim.lr`."""
 
 
-def cpu_overrides(shape: CpuJobShape, out_dir: Path, *, use_critic: bool, prompt_length: int) -> list[str]:
+def cpu_overrides(shape: CpuJobShape, out_dir: Path, *, prompt_length: int) -> list[str]:
     """Hydra overrides for verl's whole trainer on CPU: the CPU platform's device, one fake GPU, FSDP2 in fp32 with
     sdpa attention and no torch.compile, the `hf_cpu` rollout, and the job's files under `out_dir`.
-    `prompt_length` is the job's `data.max_prompt_length` (the shape's, or else the script's)."""
+    `prompt_length` is the job's `data.max_prompt_length` (the shape's, or else the script's). No critic: verl 0.9.1
+    cannot build one on a CPU (see `rehearsal.py`)."""
     tokens = prompt_length + shape.max_response_length
     overrides = [
         "trainer.device=cpu", f"trainer.n_gpus_per_node={FAKE_GPUS}", "trainer.nnodes=1",
@@ -66,14 +67,6 @@ def cpu_overrides(shape: CpuJobShape, out_dir: Path, *, use_critic: bool, prompt
     ]
     if shape.learning_rate is not None:
         overrides.append(f"actor_rollout_ref.actor.optim.lr={shape.learning_rate}")
-    if use_critic:
-        overrides += [
-            "critic.strategy=fsdp2", "critic.fsdp.strategy=fsdp2", "critic.fsdp.dtype=float32",
-            "critic.fsdp.use_torch_compile=False", "critic.model.use_remove_padding=False",
-            *(f"++critic.fsdp.mixed_precision.{k}=fp32" for k in FP32_MIXED_PRECISION),
-            "+critic.model.override_config.attn_implementation=sdpa", f"critic.ppo_mini_batch_size={shape.batch_size}",
-            f"critic.ppo_max_token_len_per_gpu={max(tokens, 1024) * 2}",
-        ]
     return overrides
 
 

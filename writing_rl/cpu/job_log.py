@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+TRAINING = "training"
+"""The last milestone: start-up ends there."""
 MILESTONES: tuple[tuple[str, str], ...] = (
     ("Started a local Ray instance", "Ray started"),
     ("dataloader initialized", "data loaded"),
@@ -13,7 +15,7 @@ MILESTONES: tuple[tuple[str, str], ...] = (
     ("reward loop manager initialized", "reward workers ready"),
     ("LLMServerManager:", "rollout server ready"),
     ("all initialize finished", "ready to fit"),
-    ("Creating file logger", "training"),
+    ("Creating file logger", TRAINING),
 )
 """(a substring of a line verl prints, what it means), in the order verl prints them."""
 

@@ -14,6 +14,7 @@ Two parts of a GPU job cannot run on a CPU in verl 0.9.1, and the rehearsal says
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import secrets
 import shutil
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from writing_rl.cpu.job import CpuJobShape, cpu_environment, cpu_overrides
-from writing_rl.cpu.job_log import JobError, first_error, milestone
+from writing_rl.cpu.job_log import TRAINING, JobError, first_error, milestone
 
 REHEARSAL_KEY_ENV = "WRITING_RL_REHEARSAL_KEY"
 """With the local judge, the job reads its API key from this variable: a random value, then searched for in every
@@ -82,7 +83,7 @@ class PreparedJob:
 
 
 @contextmanager
-def _environment(updates: dict[str, str]) -> Iterator[None]:
+def environment_with(updates: dict[str, str]) -> Iterator[None]:
     """This process's environment with `updates`, as it was afterwards."""
     saved = {key: os.environ.get(key) for key in updates}
     os.environ.update(updates)
@@ -122,7 +123,7 @@ def _script_overrides(request: RehearsalRequest) -> tuple[str | None, list[str]]
                                           "CPU rehearsal cannot start: rehearse with --judge local")
         env["JUDGE"] = "endpoint"  # the loopback judge stands in for the GenRM verl would host on GPUs
     try:
-        with _environment(env):
+        with environment_with(env):
             return declared_kind(script_overrides(request.script, request.overrides))
     except (FileNotFoundError, RuntimeError) as exc:
         raise RehearsalError("script", str(exc)) from exc
@@ -194,7 +195,7 @@ def prepare(request: RehearsalRequest) -> PreparedJob:
     notes = [model_note]
     shape = request.shape
     prompt_length = shape.max_prompt_length or int(config.data.max_prompt_length)
-    own = [*cpu_overrides(shape, out.resolve(), use_critic=False, prompt_length=prompt_length),
+    own = [*cpu_overrides(shape, out.resolve(), prompt_length=prompt_length),
            f"actor_rollout_ref.model.path={model}"]
     if config.actor_rollout_ref.actor.use_kl_loss or config.algorithm.use_kl_in_reward:
         own += ["actor_rollout_ref.actor.use_kl_loss=False", "algorithm.use_kl_in_reward=False"]
@@ -214,8 +215,8 @@ def prepare(request: RehearsalRequest) -> PreparedJob:
             key_env = REHEARSAL_KEY_ENV
             environment[key_env] = f"rehearsal-{secrets.token_hex(12)}"
             own += [f"++reward.reward_kwargs.judge.base_url={request.local_judge_url}",
-                          f"++reward.reward_kwargs.judge.model={LOCAL_JUDGE_MODEL}",
-                          f"++reward.reward_kwargs.judge.api_key_env={key_env}"]
+                    f"++reward.reward_kwargs.judge.model={LOCAL_JUDGE_MODEL}",
+                    f"++reward.reward_kwargs.judge.api_key_env={key_env}"]
             notes.append(f"judge: the local loopback judge at {request.local_judge_url}")
         else:
             key_env = str(kwargs.judge.get("api_key_env") or "") or None
@@ -246,7 +247,7 @@ def preflight(job: PreparedJob) -> None:
     from writing_rl.preflight import Preflight
     from writing_rl.preflight_genrm import KIND_PREFIX, genrm_preflight
 
-    with _environment(job.environment):  # the local judge's key variable, as the job will see it
+    with environment_with(job.environment):  # the local judge's key variable, as the job will see it
         results = genrm_preflight([f"{KIND_PREFIX}{job.check_kind}", *job.overrides]) if job.check_kind else None
         if results is None:
             results = Preflight(job.overrides, known_added=job.own_overrides).run()
@@ -286,11 +287,24 @@ def _job_process(job: PreparedJob) -> Iterator[subprocess.Popen[str]]:
                     continue
 
 
-def _new_steps(path: Path, seen: int) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    lines = path.read_text().splitlines()
-    return [json.loads(line) for line in lines[seen:] if line.strip()]
+class _MetricsTail:
+    """The steps verl's file logger appended since the last call: only new complete lines are read (the job prints
+    thousands of lines, and this is asked after each)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+
+    def new_steps(self) -> list[dict[str, Any]]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        complete = data[:data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def run_job(job: PreparedJob, on_milestone: Callable[[str], None] = lambda label: None,
@@ -300,6 +314,13 @@ def run_job(job: PreparedJob, on_milestone: Callable[[str], None] = lambda label
     startup_s = 0.0
     steps: list[dict[str, Any]] = []
     lines: list[str] = []
+    metrics = _MetricsTail(job.metrics_path)
+
+    def collect() -> None:
+        for step in metrics.new_steps():
+            steps.append(step)
+            on_step(step)
+
     with job.log_path.open("w") as log, _job_process(job) as process:
         assert process.stdout is not None
         for line in process.stdout:
@@ -307,15 +328,12 @@ def run_job(job: PreparedJob, on_milestone: Callable[[str], None] = lambda label
             lines.append(line)
             label = milestone(line)
             if label:
-                startup_s = startup_s or (time.monotonic() - started if label == "training" else 0.0)
+                if label == TRAINING:
+                    startup_s = time.monotonic() - started
                 on_milestone(label)
-            for step in _new_steps(job.metrics_path, len(steps)):
-                steps.append(step)
-                on_step(step)
+            collect()
         returncode = process.wait()
-    for step in _new_steps(job.metrics_path, len(steps)):
-        steps.append(step)
-        on_step(step)
+    collect()
     error = first_error(lines) if returncode != 0 else None
     if returncode != 0 and error is None:
         error = JobError("trainer", f"verl exited with code {returncode}; see {job.log_path}")
@@ -341,4 +359,13 @@ def files_holding_key(job: PreparedJob) -> list[Path]:
     if not value or len(value) < 8:
         return []
     needle = value.encode()
-    return [p for p in job.out_dir.rglob("*") if p.is_file() and needle in p.read_bytes()]
+    return [p for p in job.out_dir.rglob("*") if p.is_file() and _contains(p, needle)]
+
+
+def _contains(path: Path, needle: bytes) -> bool:
+    """Searched through a memory map: checkpoints are hundreds of MB, and none needs to be read into memory."""
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mapped.find(needle) != -1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -66,7 +67,7 @@ class HfCpuServer:
         await self._accepting.wait()
         request = GenerationRequest.from_sampling_params(prompt_ids, sampling_params, self.default_max_tokens)
         if request.max_tokens > budget:
-            request = GenerationRequest(request.prompt_ids, budget, request.temperature, request.top_p, request.top_k)
+            request = replace(request, max_tokens=budget)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiting.append((request, future))
         self._ensure_loop()

@@ -22,7 +22,7 @@ from typing import Any
 from verl.workers.rollout.llm_server import LLMServerClient
 from verl.workers.rollout.replica import TokenOutput
 
-from writing_rl.models.tokenizer import gpt2_tokenizer_dir
+from writing_rl.models.tiny import write_tiny_model
 
 QUALITIES = re.compile(r"QUALITIES=([\w.,]+)")
 BOXES = re.compile(r"BOXES=([\w.:,]+)")
@@ -38,15 +38,9 @@ cluster has, and `tq.init` then waits forever."""
 
 
 def tiny_model_dir(target: Path) -> Path:
-    """A local model folder verl accepts (a 2-layer Qwen2 config.json and the GPT-2 tokenizer): no weights,
-    no hub. Enough for verl's config checks, its agent loop and its dataset code."""
-    from transformers import Qwen2Config
-
-    gpt2_tokenizer_dir(target)
-    Qwen2Config(vocab_size=50257, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, max_position_embeddings=32768,
-                architectures=["Qwen2ForCausalLM"]).save_pretrained(target)
-    return target
+    """A local model folder verl accepts (the tiny Qwen2 config and the GPT-2 tokenizer): no weights, no hub.
+    Enough for verl's config checks, its agent loop and its dataset code."""
+    return write_tiny_model(target, max_position_embeddings=32768, weights=False)
 
 
 Answer = Callable[[str, int], str]
