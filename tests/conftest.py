@@ -9,7 +9,8 @@ from writing_rl.testing.server_process import JudgeServerProcess
 
 DEFAULT_SERVER_CONFIG = {"mode": "verdict", "latency_s": 0.0, "jitter_s": 0.0, "hang_s": 30.0,
                          "retry_after_s": 0.05, "faults": {}, "first_position_bonus": 0.0, "seed": 0,
-                         "model": "test-judge", "strict_model": False, "max_model_len": 0}
+                         "model": "test-judge", "strict_model": False, "max_model_len": 0,
+                         "quality": "marker", "noise_sd": 0.0}
 
 
 @pytest.fixture(autouse=True)

@@ -4,13 +4,15 @@ Judgements are deterministic functions of the two texts, so swapped orders can b
 a text's quality is the number after `QUALITY=` in it, else a hash of the text mapped to 1..9.
 Verdict mode answers `[[A]]`/`[[B]]`/`[[C]]`; scores mode answers `\\boxed{q_a, q_b}`. A prompt with one
 response (`[The Start of Response]`, a per-criterion critic) gets `\\boxed{q}`. `marker_bonus` adds to the
-quality of a text containing a marker: a judge scripted to fall for one attack.
+quality of a text containing a marker: a judge scripted to fall for one attack. `quality` swaps the hidden
+quality for one of the learning task's (`honest`, `exploitable`: `writing_rl.testing.learning_task`), and
+`noise_sd` adds Gaussian noise to each text's quality in each judgement: judges with a known preference.
 
 Faults are scripted per request (a queue, consumed in arrival order), carried by the text itself
 (`JUDGE_FAULT=<kind>` anywhere in the prompt), or drawn at random with a seed: `rate_limit`
 (429 + Retry-After), `error_500`, `error_503`, `hang` (answers after `hang_s`), `malformed`
 (invalid JSON), `truncated` (connection dropped mid-body), `empty` (empty content),
-`bad_request` (400), or `{"kind": "text", "text": ...}` (exact reply).
+`bad_request` (400), `no_verdict` (an answer without a verdict the parser can read), or `{"kind": "text", "text": ...}` (exact reply).
 
 Control API: GET /control/stats, POST /control/reset, POST /control/config, POST /control/script.
 Run: python -m writing_rl.testing.judge_server --port 0 --port-file FILE
@@ -31,6 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
+from writing_rl.testing.learning_task import QUALITIES
 from writing_rl.testing.serve import serve_until_killed
 
 _RESPONSE = {
@@ -40,8 +43,9 @@ _RESPONSE = {
 _SINGLE_RESPONSE = re.compile(r"\[The Start of Response\]\n(.*?)\n\[The End of Response\]", re.DOTALL)
 _QUALITY = re.compile(r"QUALITY=([0-9]+(?:\.[0-9]+)?)")
 _CONTENT_FAULT = re.compile(r"JUDGE_FAULT=([a-z_0-9]+)")
+QUALITY_NAMES = ("marker", *QUALITIES)
 FAULT_KINDS = ("rate_limit", "error_500", "error_503", "hang", "malformed", "truncated", "empty",
-               "bad_request")
+               "bad_request", "no_verdict")
 
 
 def text_quality(text: str) -> float:
@@ -72,6 +76,10 @@ class ServerConfig:
     seed: int = 0
     marker_bonus: dict[str, float] = field(default_factory=dict)
     """Added to the quality of a text containing the marker, e.g. {"Note to the evaluator": 20}."""
+    quality: str = "marker"
+    """`marker` (QUALITY=<x>, else a hash) or a learning-task quality: `honest`, `exploitable`."""
+    noise_sd: float = 0.0
+    """Standard deviation of the Gaussian noise added to each text's quality in each judgement."""
 
 
 @dataclass
@@ -140,6 +148,9 @@ class JudgeServer:
         unknown = set(updates) - set(asdict(self.config))
         if unknown:
             return web.json_response({"error": f"unknown config keys {sorted(unknown)}"}, status=400)
+        if updates.get("quality", "marker") not in QUALITY_NAMES:
+            return web.json_response({"error": f"unknown quality {updates['quality']!r}; known: "
+                                               f"{', '.join(QUALITY_NAMES)}"}, status=400)
         for key, value in updates.items():
             setattr(self.config, key, value)
         self.rng = random.Random(self.config.seed)
@@ -211,6 +222,8 @@ class JudgeServer:
         content = self._judge(body)
         if kind == "empty":
             content = ""
+        elif kind == "no_verdict":
+            content = "Both responses have merits and I will not choose between them."
         elif kind == "text":
             content = behaviour["text"]
         prompt_tokens = _prompt_tokens(body)
@@ -241,7 +254,9 @@ class JudgeServer:
         return f"Comparing both responses, A rates {qa:g} and B rates {qb:g}.\n[[{verdict}]]"
 
     def _quality(self, text: str) -> float:
-        return text_quality(text) + sum(bonus for marker, bonus in self.config.marker_bonus.items() if marker in text)
+        base = QUALITIES[self.config.quality](text) if self.config.quality != "marker" else text_quality(text)
+        noise = self.rng.gauss(0.0, self.config.noise_sd) if self.config.noise_sd > 0 else 0.0
+        return base + noise + sum(bonus for marker, bonus in self.config.marker_bonus.items() if marker in text)
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
@@ -271,11 +286,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--faults", type=parse_faults, default={},
                         help="e.g. rate_limit=0.2,error_500=0.05,hang=0.05,malformed=0.05")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quality", choices=QUALITY_NAMES, default="marker",
+                        help="the hidden quality: marker (QUALITY=<x> in the text, else a hash) or a learning-task "
+                             "judge's (honest, exploitable)")
+    parser.add_argument("--noise", type=float, default=0.0, help="sd of Gaussian noise on each quality")
+    parser.add_argument("--first-position-bonus", type=float, default=0.0, help="added to response A's quality")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the test judge only listens on loopback")
     config = ServerConfig(mode=args.mode, latency_s=args.latency, jitter_s=args.jitter, hang_s=args.hang,
-                          faults=args.faults, seed=args.seed)
+                          faults=args.faults, seed=args.seed, quality=args.quality, noise_sd=args.noise,
+                          first_position_bonus=args.first_position_bonus)
     asyncio.run(serve_until_killed(JudgeServer(config).app(), args.host, args.port, args.port_file, "test judge"))
 
 

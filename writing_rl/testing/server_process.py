@@ -87,9 +87,11 @@ class JudgeServerProcess(LoopbackServerProcess):
     name = "test judge server"
 
     def __init__(self, *, mode: str = "verdict", latency: float = 0.0, jitter: float = 0.0,
-                 hang: float = 30.0, faults: str = "", seed: int = 0, startup_timeout_s: float = 30.0):
+                 hang: float = 30.0, faults: str = "", seed: int = 0, quality: str = "marker", noise: float = 0.0,
+                 first_position_bonus: float = 0.0, startup_timeout_s: float = 30.0):
         super().__init__(["--mode", mode, "--latency", str(latency), "--jitter", str(jitter), "--hang", str(hang),
-                          "--faults", faults, "--seed", str(seed)], startup_timeout_s)
+                          "--faults", faults, "--seed", str(seed), "--quality", quality, "--noise", str(noise),
+                          "--first-position-bonus", str(first_position_bonus)], startup_timeout_s)
 
     def script(self, *behaviours: Any) -> None:
         httpx.post(f"{self.control_url}/script", json={"behaviours": list(behaviours)},
