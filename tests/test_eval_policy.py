@@ -66,7 +66,8 @@ def test_win_rate_interval_criteria_and_report(judge_server: JudgeServerProcess,
     low, high = summary["win_rate_ci"]
     assert 0.4 < low < 0.75 < high <= 1.0
     assert summary["parse_failures"] == 0 and summary["judge_failures"] == 0
-    assert 0.0 <= summary["length_controlled_win_rate"] <= 1.0
+    # every policy text is the longer one here: no pair near equal length, so no length-controlled rate (D1)
+    assert summary["length_controlled_win_rate"] is None and "not identified" in summary["length_control_note"]
     # critic: QUALITY is the score the loopback judge gives each criterion
     assert summary["criteria_prompts"] == CRITERIA_PROMPTS
     assert summary["criteria_mean_policy"] == 8.0 and summary["criteria_mean_baseline"] == 3.0
@@ -212,6 +213,7 @@ def test_ctrl_c_keeps_what_was_judged_and_a_rerun_resumes(judge_server: JudgeSer
     summary = json.loads(stdout)
     done = summary["pairs"]
     assert 1 <= done < 20 and summary["wins"] == done and summary["win_rate"] == 1.0
+    assert summary["complete"] is False and "complete: false" in stderr  # M2: a partial summary says so
     assert f"interrupted: {done} of 20 pair(s) judged" in stderr
     assert len((out / "per_prompt.jsonl").read_text().splitlines()) == done and (out / "report.html").exists()
 
@@ -238,3 +240,97 @@ def test_a_score_file_must_use_response_not_response_a(tmp_path: Path) -> None:
     path.write_text('output = "score"\nuser = "{prompt} {criteria} {response_a} \\\\boxed{{score}}"\n')
     with pytest.raises(TemplateError, match=r"unknown placeholder\(s\) \['\{response_a\}'\]"):
         load_template(path)
+
+
+# ------------------------------------------------------------------------- what the headline must not hide
+def write_rows(folder: Path, policy_texts: list[str], baseline_texts: list[str]) -> tuple[Path, Path, Path]:
+    prompts, policy, baseline = folder / "prompts.jsonl", folder / "policy.jsonl", folder / "baseline.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Write {i}."}) + "\n"
+                               for i in range(len(policy_texts))))
+    for path, texts in ((policy, policy_texts), (baseline, baseline_texts)):
+        path.write_text("".join(json.dumps({"id": f"p{i}", "response": t}) + "\n" for i, t in enumerate(texts)))
+    return prompts, policy, baseline
+
+
+CLEAN = [f"policy story {i} QUALITY=8" for i in range(7)] + ["policy story 7 QUALITY=5"]
+BASELINE = [f"baseline story {i} QUALITY=3" for i in range(7)] + ["baseline story 7 QUALITY=5"] + \
+           [f"baseline story {i} QUALITY=6" for i in (8, 9)]
+
+
+def test_unparseable_verdicts_count_as_not_won(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    """7 clean wins, 1 tie, and 2 pairs whose verdict cannot be parsed: 0.75, not 7.5/8 = 0.938 (a policy that
+    breaks the judge's format must not look better for it)."""
+    texts = [*CLEAN, *(f"policy story {i} JUDGE_FAULT=no_verdict" for i in (8, 9))]
+    result = eval_policy(judge_server, *write_rows(tmp_path, texts, BASELINE), tmp_path / "out", "--no-criteria")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["unparsed_pairs"] == 2 and summary["usable_pairs"] == 8 and summary["prompts"] == 10
+    assert summary["win_rate"] == pytest.approx(0.75)
+    assert summary["parsed_only_win_rate"] == pytest.approx(7.5 / 8)
+    assert "2 pair(s) got a verdict that could not be parsed: counted as not won" in result.stderr
+
+
+def test_judge_failures_on_the_losing_prompts_are_warned_with_their_range(judge_server: JudgeServerProcess,
+                                                                           tmp_path: Path) -> None:
+    """M1: the judge refuses (HTTP 400) exactly the policy's two losing pairs: the rate over the answered pairs
+    rises, and the summary, the console and the report say by how much the failed pairs could move it."""
+    texts = [*CLEAN, *(f"policy story {i} QUALITY=2 JUDGE_FAULT=bad_request" for i in (8, 9))]
+    result = eval_policy(judge_server, *write_rows(tmp_path, texts, BASELINE), tmp_path / "out", "--no-criteria")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["judge_failed_pairs"] == 2 and summary["answered_pairs"] == 8
+    assert summary["win_rate"] == pytest.approx(7.5 / 8)
+    assert summary["win_rate_range_over_judge_failures"] == pytest.approx([0.75, 0.95])
+    assert "2 pair(s) got no answer from the judge" in result.stderr and "0.750 to 0.950" in result.stderr
+    assert "got no answer from the judge" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_nothing_parsed_gives_no_rate_instead_of_zero(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    """M3: a judge whose every answer is unreadable (a wrong --template) gives null rates and exit 1, not 0.0."""
+    texts = [f"policy story {i} JUDGE_FAULT=no_verdict" for i in range(4)]
+    result = eval_policy(judge_server, *write_rows(tmp_path, texts, BASELINE[:4]), tmp_path / "out", "--no-criteria")
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["win_rate"] is None and summary["win_rate_ci"] is None
+    assert summary["length_controlled_win_rate"] is None and summary["usable_pairs"] == 0
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["win_rate"] is None
+
+
+def test_identical_pairs_are_warned(judge_server: JudgeServerProcess, tmp_path: Path) -> None:
+    """M22: --baseline given the --policy file: every pair compares a text with itself."""
+    prompts, policy, _ = write_rows(tmp_path, CLEAN, CLEAN)
+    result = eval_policy(judge_server, prompts, policy, policy, tmp_path / "out", "--no-criteria")
+    assert json.loads(result.stdout)["identical_pairs"] == 8
+    assert "8 pair(s) compare two identical texts" in result.stderr
+
+
+def test_length_control_is_withheld_when_every_policy_text_is_longer(judge_server: JudgeServerProcess,
+                                                                      tmp_path: Path) -> None:
+    """D1: identical verdicts, but each policy text padded by 3, 30 or 300 words: the length-controlled rate used to
+    be 0.667, 0.544, 0.512 (set by the ridge, with a narrow interval); now it is withheld with the reason, in the
+    summary, on the console and in the report. The same texts without padding keep their estimate."""
+    base_texts = [f"baseline story number {i} QUALITY=3" for i in range(10)]
+    for padding in (0, 3, 300):
+        texts = [f"policy story number {i} QUALITY={8 if i < 7 else 2}" + " filler" * padding for i in range(10)]
+        out = tmp_path / f"pad{padding}"
+        out.mkdir()
+        result = eval_policy(judge_server, *write_rows(out, texts, base_texts), out / "out", "--no-criteria")
+        summary = json.loads(result.stdout)
+        assert summary["win_rate"] == pytest.approx(0.7)
+        if padding == 0:
+            assert summary["length_controlled_win_rate"] is not None and summary["length_control_note"] is None
+            continue
+        assert summary["length_controlled_win_rate"] is None and summary["length_controlled_win_rate_ci"] is None
+        assert "not identified" in summary["length_control_note"] and "not identified" in result.stderr
+        assert "not identified" in (out / "out" / "report.html").read_text()
+
+
+def test_length_control_needs_pairs_on_both_sides_of_equal_length() -> None:
+    from writing_rl.evaluation.statistics import length_control
+
+    rng = np.random.default_rng(0)
+    outcomes = list(rng.integers(0, 2, 40).astype(float))
+    one_sided = length_control(outcomes, list(np.full(40, 2.3) + rng.normal(0, 0.01, 40)), [str(i) for i in range(40)])
+    assert one_sided.win_rate is None and "longer" in (one_sided.note or "")
+    both = length_control(outcomes, list(rng.normal(0, 0.5, 40)), [str(i) for i in range(40)])
+    assert both.win_rate is not None and both.interval is not None and both.note is None

@@ -149,24 +149,28 @@ def run_policy_eval(args: argparse.Namespace) -> int:
         interrupted = False
     except KeyboardInterrupt:
         interrupted = True
-    summary = _write_outputs(args, evaluation)
+    summary = _write_outputs(args, evaluation, complete=not interrupted)
     print(json.dumps(summary) if args.json else _format(summary), flush=True)
+    for warning in summary["warnings"]:
+        print(f"writing-rl: warning: {warning}", file=sys.stderr)
     if interrupted:
+        resume = ("rerun with the same --cache to resume without paying twice" if settings.cache_path else
+                  "this run had no --cache, so a rerun pays for every judgement again (give --cache next time)")
         print(f"writing-rl: interrupted: {summary['pairs']} of {len(evaluation.pairs)} pair(s) judged; the outputs "
-              f"in {args.out_dir} cover those; rerun with the same --cache to resume without paying twice",
-              file=sys.stderr)
+              f"in {args.out_dir} cover those and say complete: false; {resume}", file=sys.stderr)
         return INTERRUPTED
     if not summary["usable_pairs"]:
-        print("writing-rl: error: no pair got a usable verdict in both orders (see judge_failures and "
+        print("writing-rl: error: no pair got a parsed verdict in both orders (see judge_failures and "
               "parse_failures); check the judge settings, -v shows each error", file=sys.stderr)
         return NO_VERDICT
     return 0
 
 
-def _write_outputs(args: argparse.Namespace, evaluation: PolicyEvaluation) -> dict[str, Any]:
+def _write_outputs(args: argparse.Namespace, evaluation: PolicyEvaluation, *, complete: bool) -> dict[str, Any]:
     pairs = evaluation.judged_pairs()
     records = prompt_records(pairs, evaluation.criteria_scores)
-    summary = summarize_policy(pairs, records, evaluation.criteria_scores, resamples=args.bootstrap, seed=args.seed)
+    summary = summarize_policy(pairs, records, evaluation.criteria_scores, resamples=args.bootstrap, seed=args.seed,
+                               complete=complete)
     clients = [evaluation.judge.client] + ([evaluation.critic.client] if evaluation.critic else [])
     summary["http_requests"] = sum(c.usage.http_requests for c in clients)
     summary["cached_judgements"] = sum(c.usage.cache_hits for c in clients)
@@ -186,8 +190,12 @@ def _format(summary: dict[str, Any]) -> str:
     width = max(len(k) for k in summary)
     lines = ["policy vs baseline (each pair judged in both orders)", "-" * (width + 14)]
     for key, value in summary.items():
+        if key == "warnings":
+            continue  # printed on stderr, one line each
         if isinstance(value, list):
-            text = "[" + ", ".join(f"{v:.3f}" for v in value) + "]"
+            text = "[" + ", ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in value) + "]"
+        elif value is None:
+            text = "n/a"
         else:
             text = f"{value:.3f}" if isinstance(value, float) else str(value)
         lines.append(f"{key.ljust(width)}  {text}")

@@ -29,12 +29,15 @@ def _png(figure: Figure) -> str:
 
 def win_rate_figure(summary: dict[str, Any]) -> Figure:
     figure, axis = plt.subplots(figsize=(5, 3.2))
-    labels = ["win rate", "length-controlled"]
-    values = [summary["win_rate"], summary["length_controlled_win_rate"]]
-    intervals = [summary["win_rate_ci"], summary["length_controlled_win_rate_ci"]]
+    shown = [(label, summary[key], summary[f"{key}_ci"]) for label, key in
+             (("win rate", "win_rate"), ("length-controlled", "length_controlled_win_rate"))
+             if summary[key] is not None]  # a rate the data cannot give is not drawn (the warnings say why)
+    labels = [label for label, _, _ in shown] or ["no rate"]
+    values = [value for _, value, _ in shown] or [0.0]
+    intervals = [interval for _, _, interval in shown] or [[0.0, 0.0]]
     errors = [[max(0.0, v - lo) for v, (lo, _) in zip(values, intervals, strict=True)],
               [max(0.0, hi - v) for v, (_, hi) in zip(values, intervals, strict=True)]]
-    axis.bar(labels, values, yerr=errors, capsize=8, color=["tab:blue", "tab:green"])
+    axis.bar(labels, values, yerr=errors, capsize=8, color=["tab:blue", "tab:green"][: len(labels)])
     axis.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="no difference")
     axis.set_ylim(0, 1)
     axis.set_ylabel("policy vs baseline")
@@ -89,7 +92,9 @@ def render_report(summary: dict[str, Any], pairs: Sequence[JudgedPair], records:
                "scores": score_figure(records, criteria)}
     images = "\n".join(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{_png(fig)}">'
                        f"<figcaption>{html.escape(name)}</figcaption></figure>" for name, fig in figures.items())
-    summary_rows = [(k, str(v) if isinstance(v, list) else v) for k, v in summary.items()]
+    summary_rows = [(k, str(v) if isinstance(v, list) else v) for k, v in summary.items() if k != "warnings"]
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in summary["warnings"])
+    warnings_block = f'<h2>Read this first</h2><ul class="warnings">{warnings}</ul>' if warnings else ""
     prompt_columns = ["id", "pairs", "score", "win", "loss", "tie", "flip", "parse_failure", "judge_failure",
                       "policy_words", "baseline_words", "policy_criteria_mean", "baseline_criteria_mean"]
     prompt_rows = [[r.get(c) for c in prompt_columns] for r in records[:MAX_ROWS]]
@@ -101,11 +106,14 @@ def render_report(summary: dict[str, Any], pairs: Sequence[JudgedPair], records:
 td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}figure{{display:inline-block;margin:0.5em}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
+{warnings_block}
 <p>Each pair (policy sample k vs baseline sample k) is judged twice, policy first and baseline first. A win must
-hold in both orders; a flip (each order prefers the same position) and a tie count half. The interval is a
+hold in both orders; a flip (each order prefers the same position) and a tie count half; an unparseable verdict
+counts as not won, and pairs the judge failed on are left out (with the range they could move the rate over,
+above). The interval is a
 percentile bootstrap over prompts. The length-controlled win rate is a logistic regression of the outcome on the
 log length ratio, read at equal lengths: it assumes the length effect is linear in the log-odds and the same for
-every prompt.</p>
+every prompt, and it is only given when pairs lie on both sides of equal length.</p>
 {images}
 <h2>Summary</h2>
 {_table(summary_rows, ["metric", "value"])}

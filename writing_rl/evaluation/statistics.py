@@ -89,3 +89,46 @@ def bootstrap_length_controlled_ci(outcomes: Sequence[float], length_diff: Seque
     tail = (1.0 - confidence) / 2 * 100
     low, high = np.percentile(rates, [tail, 100 - tail])
     return float(low), float(high)
+
+
+EQUAL_LENGTH_BAND = float(np.log(1.1))
+"""Pairs whose log length ratio is within this of 0 (lengths within about 10%) count as near equal length."""
+MIN_SIDE_SHARE = 0.1
+"""The length-controlled rate is read at equal length: at least this share of pairs must lie at or below equal
+length, and as many at or above it, or the reading extrapolates."""
+
+
+@dataclass(frozen=True)
+class LengthControl:
+    win_rate: float | None
+    interval: list[float] | None
+    coefficient: float | None
+    note: str | None
+    """Why there is no estimate (None when there is one)."""
+
+
+def length_control(outcomes: Sequence[float], length_diff: Sequence[float], groups: Sequence[str], *,
+                   seed: int = 0) -> LengthControl:
+    """The length-controlled win rate with its interval, or no estimate when the data cannot identify it.
+
+    Read at equal length, the rate is identified only when pairs lie on both sides of equal length. When (almost)
+    every policy text is longer, or every one shorter, the log length ratio barely varies around a value far from
+    0: the regression cannot tell the slope from the intercept, the ridge decides the answer, and its interval
+    looks precise. A careful reader would not report that number, so neither do we: null, and the reason.
+    """
+    x = np.asarray(length_diff, dtype=float)
+    if x.size == 0:
+        return LengthControl(None, None, None, "no judged pair: no length-controlled rate")
+    at_or_below = float(np.mean(x <= EQUAL_LENGTH_BAND))
+    at_or_above = float(np.mean(x >= -EQUAL_LENGTH_BAND))
+    if min(at_or_below, at_or_above) < MIN_SIDE_SHARE:
+        side = "longer" if at_or_below < MIN_SIDE_SHARE else "shorter"
+        share = 1.0 - min(at_or_below, at_or_above)
+        return LengthControl(None, None, None,
+                             f"length-controlled rate not identified: the policy's text is more than 10% {side} "
+                             f"in {share:.0%} of pairs, so no data lies near equal length and the estimate would "
+                             "be set by the model's form, not the data; compare at similar lengths (e.g. cap "
+                             "--gen-max-tokens) to measure it")
+    fit = fit_length_controlled(outcomes, x)
+    low, high = bootstrap_length_controlled_ci(outcomes, x, groups, seed=seed)
+    return LengthControl(fit.win_rate, [low, high], fit.length_coefficient, None)
