@@ -258,3 +258,46 @@ def test_background_writes_reach_the_file_and_a_forced_save_is_exact(tmp_path: P
     assert json.loads(read_quietly(c.path)) == c.state
     append_history(tmp_path / "other.jsonl", [])  # nothing to append: no file
     assert not (tmp_path / "other.jsonl").exists()
+
+
+def test_D4_an_adopted_hand_edit_survives_a_stale_buffer_like_a_promotion(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """B opens the file (a=0); A saves a=2, training adopts it and writes; B saves its old buffer with only b
+    changed. A's edit stays (it used to be reverted, logged as an adopted change), and the log says who moved it."""
+    c = curriculum(tmp_path)
+    buffer_b = c.path.read_text()
+    save_buffer(c.path, c.path.read_text(), a=2)  # person A
+    assert c.pick_up_edits() is None
+    c.save(force=True)
+    assert c.rung("a") == 2  # (nobody reads the written file: reading it would count as loading the new version)
+    save_buffer(c.path, buffer_b, b=2)  # person B's stale buffer still says a=0
+    with caplog.at_level(logging.WARNING):
+        problem = c.pick_up_edits()
+        c.save(force=True)
+    assert read_index(c.path) == {"a": 2, "b": 2, "c": 0}
+    assert problem is not None and "kept a=2: a hand edit of the file moved it from 0" in problem
+    assert "index set a=0 --force" in problem
+
+
+def test_D3_a_second_index_set_of_an_id_replaces_the_queued_one(tmp_path: Path) -> None:
+    """Changing your mind before training picks the queue up: the later edit wins (it used to be dropped, and the
+    log blamed training)."""
+    from writing_rl.testing.cli_runner import call_cli
+
+    c = curriculum(tmp_path)
+    first = call_cli("index", "set", "a=1", "--file", str(c.path))
+    second = call_cli("index", "set", "a=0", "--file", str(c.path))
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert "a 1 -> 0 (replaces the queued 1)" in second.stdout
+    assert c.pick_up_edits() is None
+    c.save(force=True)
+    assert read_index(c.path)["a"] == 0 and c.edits_stale_kept == 0
+
+
+def test_D3_a_stale_queued_edit_names_who_moved_the_rung(tmp_path: Path) -> None:
+    c = curriculum(tmp_path)
+    EditQueue(c.path).append([QueuedEdit("a", 1, seen=0)])  # queued when a was 0
+    save_buffer(c.path, c.path.read_text(), a=2)  # a hand edit lands first
+    problem = c.pick_up_edits()
+    assert problem is not None and "a hand edit of the file moved a to 2" in problem
+    assert "training has moved" not in problem and c.rung("a") == 2

@@ -92,6 +92,7 @@ def queue_edits(path: Path, items: list[str], force: bool, data: list[Path] | No
     except FileNotFoundError as exc:
         raise IndexFileError(f"{path}: not found; create it with `writing-rl index create`") from exc
     ladders = ladder_lengths(data) if data else None
+    queued = EditQueue(path).pending()
     edits = []
     for item in items:
         key, rung = _parse_assignment(item)
@@ -105,7 +106,8 @@ def queue_edits(path: Path, items: list[str], force: bool, data: list[Path] | No
                                  f"(valid: 0..{ladders[key] - 1})")
         if rung < state[key] and not force:
             raise IndexFileError(f"{printable_id(key)}: {state[key]} -> {rung} is a demotion; add --force")
-        edits.append(QueuedEdit(key, rung, force, state[key]))
+        # a rung queued earlier and not applied yet is what this person last asked for: the new edit replaces it
+        edits.append(QueuedEdit(key, rung, force, queued.get(key, state[key]), replaces=queued.get(key)))
     EditQueue(path).append(edits)
     return edits
 
@@ -114,7 +116,9 @@ def run_set(args: argparse.Namespace) -> int:
     path = args.file or index_path(args.run_dir, args.experiment)
     edits = queue_edits(path, args.edits, args.force, args.data)
     print(f"queued {len(edits)} edit(s) in {EditQueue(path).path}: "
-          + ", ".join(f"{printable_id(e.id)} {e.seen} -> {e.rung}" for e in edits[:10])
+          + ", ".join(f"{printable_id(e.id)} {e.seen} -> {e.rung}"
+                      + (f" (replaces the queued {e.replaces})" if e.replaces is not None else "")
+                      for e in edits[:10])
           + (" ..." if len(edits) > 10 else ""))
     print(f"{WHEN_EDITS_APPLY}; `writing-rl index show {path}` lists what is still queued")
     return 0

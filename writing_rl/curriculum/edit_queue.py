@@ -20,14 +20,15 @@ from writing_rl.curriculum.index_file import append_lines
 
 @dataclass(frozen=True)
 class QueuedEdit:
-    """Set `id` to `rung`. `seen` is the rung the index showed when the edit was queued; `force` allows
-    a demotion and overrides training's promotions made since."""
+    """Set `id` to `rung`. `seen` is the rung the person knew when queuing: the index's, or the rung of their own
+    edit still in the queue (`replaces`); `force` allows a demotion and overrides moves made since by others."""
 
     id: str
     rung: int
     force: bool = False
     seen: int | None = None
     time: float = 0.0
+    replaces: int | None = None
 
     def describe(self) -> str:
         return f"{self.id!r}={self.rung}" + (" (--force)" if self.force else "")
@@ -43,7 +44,7 @@ class QueueRead:
 def _edit(line: str) -> QueuedEdit:
     data = json.loads(line)
     edit = QueuedEdit(id=data["id"], rung=data["rung"], force=bool(data.get("force", False)),
-                      seen=data.get("seen"), time=float(data.get("time", 0.0)))
+                      seen=data.get("seen"), time=float(data.get("time", 0.0)), replaces=data.get("replaces"))
     if not isinstance(edit.id, str) or isinstance(edit.rung, bool) or not isinstance(edit.rung, int):
         raise ValueError("id must be a string and rung an integer")
     return edit
@@ -57,7 +58,8 @@ class EditQueue:
         return FileLock(f"{self.path}.lock", timeout=timeout)
 
     def append(self, edits: list[QueuedEdit]) -> None:
-        stamped = [QueuedEdit(e.id, e.rung, e.force, e.seen, e.time or round(time.time(), 3)) for e in edits]
+        stamped = [QueuedEdit(e.id, e.rung, e.force, e.seen, e.time or round(time.time(), 3), e.replaces)
+                   for e in edits]
         text = "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in stamped)
         with self.lock():
             append_lines(self.path, text)
@@ -86,6 +88,10 @@ class EditQueue:
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
                 out.problems.append(f"{self.path}, line {number}: not a queued edit ({exc}); skipped")
         return out
+
+    def pending(self) -> dict[str, int]:
+        """The last queued rung of each id not applied yet (bad lines skipped: `index show` reports them)."""
+        return {edit.id: edit.rung for edit in self.read().edits}
 
     def clear(self) -> None:
         """Empty the queue (the caller holds the lock and has written the edits into the index)."""

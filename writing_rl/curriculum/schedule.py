@@ -107,6 +107,8 @@ class Curriculum:
         self._changed: dict[str, int] = {}
         self._pending: list[dict[str, Any]] = []
         self._moves: dict[str, dict[int, int]] = {}
+        self._moved_by: dict[str, str] = {}
+        """Who made each id's last move, for the messages: a promotion, an `index set` edit, a hand edit."""
         self._problems: list[str] = []
         self._queue_offset = 0
         self._closed = False
@@ -144,6 +146,7 @@ class Curriculum:
             else:
                 self.state[prompt_id] = self._changed[prompt_id] = rung_used + 1
                 self._moves.setdefault(prompt_id, {})[rung_used] = self._version + 1
+                self._moved_by[prompt_id] = "a training promotion"
                 self.promotions_total += 1
             self._pending.append(record)
         return record
@@ -281,8 +284,10 @@ class Curriculum:
         decision = decide(edited, self._text.values, self.state, self._moves, self._last_read_version)
         with self._lock:
             for key, rung in decision.adopted.items():
+                # an adopted hand edit is protected like a promotion: a stale buffer showing the old value keeps it
+                self._moves[key] = {self.state[key]: self._version + 1}
+                self._moved_by[key] = "a hand edit of the file"
                 self.state[key] = self._changed[key] = rung
-                self._moves.pop(key, None)
             self.edits_adopted += bool(decision.adopted)
             self.edits_stale_kept += len(decision.stale)
         self._log_decision(decision)
@@ -311,7 +316,8 @@ class Curriculum:
             logger.warning("index edited by hand: adopted %d change(s): %s", len(decision.adopted),
                            ", ".join(f"{printable_id(k)}={v}" for k, v in sorted(decision.adopted.items())[:10]))
         for key, (edited, kept) in sorted(decision.stale.items()):
-            self._report(f"index edit: kept {printable_id(key)}={kept}: training moved it from {edited} after the "
+            who = self._moved_by.get(key, "training")
+            self._report(f"index edit: kept {printable_id(key)}={kept}: {who} moved it from {edited} after the "
                          f"version your editor could have loaded, so {edited} looks like a stale copy; to set it "
                          f"anyway: {force_command(key, edited, self.path)}", logging.WARNING)
         if decision.removed:
@@ -335,17 +341,21 @@ class Curriculum:
                 continue
             with self._lock:
                 current = self.state[edit.id]
-                stale = edit.rung < current and not edit.force
+                # stale: lower than now, and now is not what the person knew (someone else moved it since)
+                stale = edit.rung < current and current != edit.seen and not edit.force
+                who = self._moved_by.get(edit.id, "training")
                 if stale:
                     self.edits_stale_kept += 1
                 elif edit.rung != current:
                     self.state[edit.id] = self._changed[edit.id] = edit.rung
                     self._moves.setdefault(edit.id, {})[current] = self._version + 1
+                    self._moved_by[edit.id] = "an `index set` edit"
                     self.edits_adopted += 1
             if stale:
-                self._report(f"queued index edit {edit.describe()} not applied: training has moved "
-                             f"{printable_id(edit.id)} to {current} since (the index showed {edit.seen}); to set it "
-                             f"anyway: {force_command(edit.id, edit.rung, self.path)}", logging.WARNING)
+                self._report(f"queued index edit {edit.describe()} not applied: {who} moved "
+                             f"{printable_id(edit.id)} to {current}, and the index showed {edit.seen} when this edit "
+                             f"was queued; to set it anyway: {force_command(edit.id, edit.rung, self.path)}",
+                             logging.WARNING)
             else:
                 logger.warning("index edit queued by `index set`: %s=%d (was %d)", printable_id(edit.id),
                                edit.rung, current)
