@@ -169,3 +169,34 @@ def test_genrm_rl_refuses_what_cannot_train(tmp_path: Path) -> None:
     written, _ = build_genrm_rl(tmp_path / "ok.jsonl", tmp_path / "rl")
     assert written == {tmp_path / "rl" / "train.parquet": 2}
     assert {r["extra_info"]["index"] for r in read(tmp_path / "rl" / "train.parquet")} == {"0:A", "0:B"}
+
+
+def test_M5_test_size_splits_by_shared_prompt_and_text(tmp_path: Path) -> None:
+    """5 prompts x 4 pairs sharing one chosen story each (LitBench-like): no prompt and no story in both splits."""
+    rows = [{"id": f"p{p}-{k}", "prompt": f"Prompt {p}", "chosen": f"The chosen story of prompt {p}.",
+             "rejected": f"Rejected story {k} of prompt {p}."} for p in range(5) for k in range(4)]
+    source = tmp_path / "pairs.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = call_cli("data", "pairs", str(source), "--out-dir", str(tmp_path / "out"), "--test-size", "3")
+    assert result.returncode == 0, result.stderr
+    train = pd.read_parquet(tmp_path / "out/train.parquet")
+    test = pd.read_parquet(tmp_path / "out/test.parquet")
+    assert len(test) == 4 and len(train) == 16  # one whole prompt's group: at least 3 pairs
+    assert not set(train["prompt"]) & set(test["prompt"])
+    assert not (set(train["chosen"]) | set(train["rejected"])) & (set(test["chosen"]) | set(test["rejected"]))
+    refused = call_cli("data", "pairs", str(source), "--out-dir", str(tmp_path / "big"), "--test-size", "17")
+    assert refused.returncode == 2 and "leaves none to train on" in refused.stderr
+
+
+@pytest.mark.parametrize(("second", "message"), [
+    ({"prompt": "P", "chosen": "B text", "rejected": "A text"}, "contradicts (chosen and rejected swapped)"),
+    ({"prompt": "P", "chosen": "A text", "rejected": "B text"}, "repeats"),
+])
+def test_M6_genrm_rl_refuses_contradictory_or_repeated_raw_pairs(tmp_path: Path, second: dict[str, str],
+                                                                 message: str) -> None:
+    source = tmp_path / "raw.jsonl"
+    source.write_text(json.dumps({"prompt": "P", "chosen": "A text", "rejected": "B text"}) + "\n"
+                      + json.dumps(second) + "\n")
+    result = call_cli("data", "genrm-rl", str(source), "--out-dir", str(tmp_path / "rl"))
+    assert result.returncode == 2 and message in result.stderr and "row 1" in result.stderr
+    assert "writing-rl data pairs" in result.stderr and not (tmp_path / "rl/train.parquet").exists()

@@ -63,8 +63,10 @@ def add_pairs_command(commands: argparse._SubParsersAction) -> None:
     pairs.add_argument("input", type=Path, help="preference file (.jsonl, .json, .csv or .parquet)")
     pairs.add_argument("--out-dir", type=Path, required=True, help="folder for train.parquet / test.parquet")
     pairs.add_argument("--test-size", type=int, default=0,
-                       help="pairs held out in test.parquet (default 0: every pair in train.parquet, and a "
-                            "test.parquet of an earlier build is moved to test.parquet.stale)")
+                       help="at least this many pairs held out in test.parquet, whole groups of pairs that share a "
+                            "prompt or a text at a time, so no prompt or story is in both splits (default 0: every "
+                            "pair in train.parquet, and a test.parquet of an earlier build is moved to "
+                            "test.parquet.stale)")
     pairs.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
     pairs.add_argument("--layout", choices=["auto", *LAYOUTS], default="auto",
                        help="column names of the input (default: detected and reported)")

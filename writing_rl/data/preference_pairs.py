@@ -142,9 +142,51 @@ def convert_pairs(input_path: Path, *, layout: str = "auto", min_words: int | No
     return pairs, result
 
 
+def _groups_sharing_text(pairs: list[dict[str, str]]) -> list[list[int]]:
+    """Pair indexes grouped so that pairs sharing a prompt or a text (directly or through others) are together."""
+    parent = list(range(len(pairs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[tuple[str, str], int] = {}
+    for index, pair in enumerate(pairs):
+        for key in (("prompt", pair["prompt"]), ("text", pair["chosen"]), ("text", pair["rejected"])):
+            other = first_with.setdefault(key, index)
+            parent[root(index)] = root(other)
+    groups: dict[int, list[int]] = {}
+    for index in range(len(pairs)):
+        groups.setdefault(root(index), []).append(index)
+    return list(groups.values())
+
+
+def split_by_shared_text(pairs: list[dict[str, str]], test_size: int, seed: int) -> dict[str, list[dict[str, str]]]:
+    """Train and test with no prompt and no text in both (a GenRM tested on stories it was trained on measures
+    memory): whole groups of pairs sharing a prompt or a text are held out, in an order `seed` fixes, until the test
+    split has at least `test_size` pairs."""
+    groups = _groups_sharing_text(pairs)
+    random.Random(seed).shuffle(groups)
+    held_out: set[int] = set()
+    for group in groups:
+        if len(held_out) >= test_size:
+            break
+        held_out.update(group)
+    if test_size and len(held_out) == len(pairs):
+        largest = max(len(g) for g in groups)
+        raise DataError(f"--test-size {test_size}: the {len(pairs)} pairs form {len(groups)} group(s) sharing a prompt "
+                        f"or a text (the largest has {largest} pairs), and holding out {test_size} pairs this way "
+                        "leaves none to train on; give a smaller --test-size")
+    return {"train": [p for i, p in enumerate(pairs) if i not in held_out],
+            "test": [p for i, p in enumerate(pairs) if i in held_out]}
+
+
 def build_pairs(input_path: Path, out_dir: Path, *, test_size: int = 0, seed: int = 0, layout: str = "auto",
                 min_words: int | None = None, max_words: int | None = None) -> PairsResult:
-    """Write OUT_DIR/train.parquet (and test.parquet with `test_size` pairs held out, drawn with `seed`)."""
+    """Write OUT_DIR/train.parquet (and test.parquet with at least `test_size` pairs held out, whole groups sharing
+    a prompt or a text at a time, drawn with `seed`)."""
     for name, value in (("--min-words", min_words), ("--max-words", max_words)):
         if value is not None and value < 0:
             raise DataError(f"{name} {value}: must be 0 or more")
@@ -157,11 +199,7 @@ def build_pairs(input_path: Path, out_dir: Path, *, test_size: int = 0, seed: in
                         "--min-words/--max-words or check the file")
     if not 0 <= test_size < len(pairs):
         raise DataError(f"--test-size {test_size} must be between 0 and {len(pairs) - 1} for {len(pairs)} pairs")
-    order = list(range(len(pairs)))
-    random.Random(seed).shuffle(order)
-    held_out = set(order[:test_size])
-    splits = {"train": [p for i, p in enumerate(pairs) if i not in held_out],
-              "test": [p for i, p in enumerate(pairs) if i in held_out]}
+    splits = split_by_shared_text(pairs, test_size, seed)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -42,11 +42,21 @@ def read_pairs(path: Path) -> list[dict[str, str]]:
         raise DataError(f"{path}: no pairs")
 
     pairs = []
+    first_at: dict[tuple[str, str, str], str] = {}
     for pair_id, where, row in identified_rows(rows, str(path), generated=lambda n: str(n - 1)):
         texts = {key: require_text(row, key, where) for key in ("prompt", "chosen", "rejected")}
         if texts["chosen"].strip() == texts["rejected"].strip():
             raise DataError(f"{where}: 'chosen' and 'rejected' are the same text, so neither side is "
                             "preferred; remove the pair (`writing-rl data pairs` drops such pairs)")
+        key = (texts["prompt"], texts["chosen"], texts["rejected"])
+        swapped = (texts["prompt"], texts["rejected"], texts["chosen"])
+        for earlier, what in ((key, "repeats"), (swapped, "contradicts (chosen and rejected swapped)")):
+            if earlier in first_at:
+                raise DataError(f"{where}: {what} {first_at[earlier]}: identical RL prompts would get "
+                                f"{'the same' if earlier == key else 'opposite'} ground truth; build the pairs "
+                                f"with `writing-rl data pairs {path} --out-dir DIR` (it drops duplicates and "
+                                "contradictions) and give DIR here")
+        first_at[key] = where
         pairs.append({"id": pair_id, **texts})
     return pairs
 

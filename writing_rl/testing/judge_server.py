@@ -12,7 +12,8 @@ Faults are scripted per request (a queue, consumed in arrival order), carried by
 (`JUDGE_FAULT=<kind>` anywhere in the prompt), or drawn at random with a seed: `rate_limit`
 (429 + Retry-After), `error_500`, `error_503`, `hang` (answers after `hang_s`), `malformed`
 (invalid JSON), `truncated` (connection dropped mid-body), `empty` (empty content),
-`bad_request` (400), `no_verdict` (an answer without a verdict the parser can read), or `{"kind": "text", "text": ...}` (exact reply).
+`bad_request` (400), `no_verdict` (an answer without a verdict the parser can read), or
+`{"kind": "text", "text": ...}` (exact reply).
 
 Control API: GET /control/stats, POST /control/reset, POST /control/config, POST /control/script.
 Run: python -m writing_rl.testing.judge_server --port 0 --port-file FILE
