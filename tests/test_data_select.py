@@ -133,7 +133,8 @@ def test_dry_run_estimates_and_sends_nothing(writers: WriterServerProcess, judge
     prompts = write_prompts(tmp_path / "prompts.jsonl", TAGS)
     endpoints = write_endpoints(tmp_path / "endpoints.toml", writers.base_url, ["strong", "weak", "mid"])
     result = call_cli(*select_args(tmp_path, judge_server, endpoints, prompts, "--dry-run", "--json", "--top", "2",
-                                  "--max-tokens", "50", "--judge-usd-per-mtok-in", "3"))
+                                  "--max-tokens", "50", "--judge-usd-per-mtok-in", "3", "--judge-usd-per-mtok-out",
+                                  "0"))
     assert result.returncode == 0, result.stderr
     estimate = json.loads(result.stdout)
     assert estimate["generations"] == 7 * 4
@@ -146,6 +147,8 @@ def test_dry_run_estimates_and_sends_nothing(writers: WriterServerProcess, judge
     assert estimate["judge_usd_at_most"] == pytest.approx(3 * estimate["judge_prompt_tokens_at_most"] / 1e6, abs=1e-4)
     text = call_cli(*select_args(tmp_path, judge_server, endpoints, prompts, "--dry-run"))
     assert text.returncode == 0 and "dry run: nothing was sent" in text.stdout
+    # M7: no judge price given: its cost is unknown, not $0.00
+    assert "completion, <= $? (no price given)" in text.stdout and "total: <= $? (no price given)" in text.stdout
     assert writers.stats()["requests"] == 0 and judge_server.stats()["requests"] == 0
     assert not (tmp_path / "out").exists()
 

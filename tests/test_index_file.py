@@ -99,3 +99,27 @@ def test_index_create_show_diff(tmp_path: Path) -> None:
     broken.write_text('{"id0": "x"}')
     result = cli("index", "show", str(broken), cwd=tmp_path)
     assert result.returncode == 2 and "key 'id0': rung must be an integer" in result.stderr
+
+
+def test_M26_an_index_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Windows editors save UTF-8 with a BOM; data files accept it, and so do the index, `index set` and training."""
+    path = tmp_path / "index_x.json"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{\n  "a": 1,\n  "b": 0\n}\n')
+    assert parse_index(path.read_text(encoding="utf-8"), path) == {"a": 1, "b": 0}
+    result = call_cli("index", "set", "b=1", "--file", str(path))
+    assert result.returncode == 0, result.stderr
+
+
+def test_M8_an_existing_index_with_rungs_beyond_the_new_ladders_is_warned(tmp_path: Path) -> None:
+    """A selection rebuilt with one candidate instead of three: the kept index names the ids now beyond their
+    ladder, with the two ways out (it used to say only "left unchanged to continue training")."""
+    from writing_rl.curriculum.index_creation import create_index
+
+    rows = [{"data_source": "writing", "prompt": [{"role": "user", "content": "x"}],
+             "reward_model": {"ground_truth": {"prompt": "x", "target": ["only one"], "id": f"s{i}"}},
+             "extra_info": {"index": f"s{i}"}} for i in range(3)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
+    write_index(tmp_path / "index_exp1.json", {"s0": 2, "s1": 1, "s2": 0})
+    _, note = create_index([tmp_path / "train.parquet"], "exp1", tmp_path)
+    assert "2 id(s) are on a rung beyond their ladder" in note and "s0=2 (valid: 0..0)" in note
+    assert "index create --force" in note

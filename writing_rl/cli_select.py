@@ -26,6 +26,7 @@ from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.judge.settings import JudgeSettings
 from writing_rl.prompts import PromptTemplate
 from writing_rl.selection.calls import StopGate
+from writing_rl.selection.costs import usd_text
 from writing_rl.selection.endpoints import Endpoints, load_endpoints
 from writing_rl.selection.estimate import JudgePrices, estimate, format_estimate
 from writing_rl.selection.generation import Writer
@@ -70,10 +71,11 @@ def add_select_command(commands: argparse._SubParsersAction) -> None:
     select.add_argument("--system-prompt", default=DEFAULT_SYSTEM_PROMPT,
                         help="system message for generation and in the parquet rows")
     select.add_argument("--no-system-prompt", action="store_true", help="no system message")
-    select.add_argument("--judge-usd-per-mtok-in", type=usd_per_mtok, default=0.0, metavar="USD",
-                        help="judge price per million prompt tokens, for the cost report")
-    select.add_argument("--judge-usd-per-mtok-out", type=usd_per_mtok, default=0.0, metavar="USD",
-                        help="judge price per million completion tokens, for the cost report")
+    select.add_argument("--judge-usd-per-mtok-in", type=usd_per_mtok, metavar="USD",
+                        help="judge price per million prompt tokens, for the cost report (default: unknown, and "
+                             "costs that need it are shown as unknown, not as zero)")
+    select.add_argument("--judge-usd-per-mtok-out", type=usd_per_mtok, metavar="USD",
+                        help="judge price per million completion tokens, for the cost report (default: unknown)")
     add_template_options(select)
     add_judge_options(select)
     select.set_defaults(handler=run_select)
@@ -196,4 +198,5 @@ def _format_summary(summary: dict[str, Any]) -> str:
         f"generations: {summary['generations']} ({summary['generations_cached']} from the cache)",
         f"judge calls: {summary['judge_calls']} ({summary['judge_calls_cached']} from the cache); judging all pairs "
         f"would take {summary['judge_calls_all_pairs']}",
-        f"cost: ${summary['usd']:.4f} for the whole selection, ${summary['paid_now_usd']:.4f} paid by this run"])
+        f"cost: {usd_text(summary['usd'], 4)} for the whole selection, {usd_text(summary['paid_now_usd'], 4)} paid by "
+        "this run"])

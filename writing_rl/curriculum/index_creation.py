@@ -19,8 +19,14 @@ def create_index(data: list[Path], experiment: str, run_dir: Path, force: bool =
         state = read_index(path)
         missing = sorted(set(ladders) - set(state))
         unknown = sorted(set(state) - set(ladders))
+        beyond = sorted(key for key in set(state) & set(ladders) if state[key] >= ladders[key])
         note = (f"; {len(unknown)} id(s) in it are not in the data (preflight fails on them): {shown(unknown)}"
                 if unknown else "")
+        if beyond:  # the data's ladders are shorter than when these rungs were reached (a rebuilt selection)
+            note += (f"; {len(beyond)} id(s) are on a rung beyond their ladder in the data, e.g. "
+                     f"{beyond[0]}={state[beyond[0]]} (valid: 0..{ladders[beyond[0]] - 1}), and preflight fails on "
+                     f"them: {shown(beyond)}; start the curriculum afresh with `writing-rl index create --force`, "
+                     "or lower them with `writing-rl index set ID=RUNG --force`")
         if not missing:
             return path, f"{path} already exists ({len(state)} ids); left unchanged to continue training{note}"
         write_index(path, {**state, **dict.fromkeys(missing, 0)})

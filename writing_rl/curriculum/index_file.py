@@ -44,8 +44,9 @@ def render_index(state: Mapping[str, int]) -> str:
 
 
 def parse_index(text: str, source: str | Path) -> dict[str, int]:
+    """`{"<id>": rung}`; a leading byte-order mark (Windows editors write one) is read past, as data files are."""
     try:
-        data = json.loads(text)
+        data = json.loads(text.removeprefix("\ufeff"))
     except json.JSONDecodeError as exc:
         raise IndexFileError(f"{source}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
     if not isinstance(data, dict):

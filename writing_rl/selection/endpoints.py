@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 from writing_rl.data.rows import DataError, json_type
 from writing_rl.judge.settings import JudgeSettings
+from writing_rl.selection.costs import usd_cost
 from writing_rl.text_files import read_user_text
 
 if sys.version_info >= (3, 11):
@@ -41,11 +43,12 @@ class Endpoint:
     settings: JudgeSettings
     where: str
     """The table in the endpoints file, for error messages: `endpoints.toml [[candidates]] #2`."""
-    usd_per_mtok_in: float = 0.0
-    usd_per_mtok_out: float = 0.0
+    usd_per_mtok_in: float | None = None
+    usd_per_mtok_out: float | None = None
+    """None: the file gives no price, so the cost is unknown (not zero)."""
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.usd_per_mtok_in + completion_tokens * self.usd_per_mtok_out) / 1e6
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        return usd_cost(prompt_tokens, completion_tokens, self.usd_per_mtok_in, self.usd_per_mtok_out)
 
     def with_default_cache(self, folder: Path) -> Endpoint:
         """This endpoint with its own cache file in `folder` unless the table names one."""
@@ -112,15 +115,17 @@ def _endpoint(table: Any, where: str, default_name: str | None) -> Endpoint:
     values = {key: value for key, value in table.items() if key in _SETTINGS_KEYS}
     values.setdefault("api_key_env", NO_KEY_ENV)
     _check_types(values, where)
-    prices = {key: table.get(key, 0.0) for key in PRICE_KEYS}
+    prices = {key: table.get(key) for key in PRICE_KEYS}
     for key, value in prices.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+                                  or not math.isfinite(value)):
             raise DataError(f"{where}: {key} must be a number >= 0 (US dollars per million tokens)")
     try:
         settings = JudgeSettings.from_mapping(values, source=where)
     except ValueError as exc:
         raise DataError(f"{where}: {str(exc).removeprefix('invalid judge settings: ')}") from exc
-    return Endpoint(name, settings, where, float(prices["usd_per_mtok_in"]), float(prices["usd_per_mtok_out"]))
+    price_in, price_out = (None if prices[k] is None else float(prices[k]) for k in PRICE_KEYS)
+    return Endpoint(name, settings, where, price_in, price_out)
 
 
 def _check_types(values: dict[str, Any], where: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from writing_rl.judge.settings import JudgeSettings
 from writing_rl.prompts import PromptTemplate
+from writing_rl.selection.costs import total_usd, usd_cost, usd_text
 from writing_rl.selection.endpoints import Endpoints
 from writing_rl.selection.generation import generation_messages
 from writing_rl.selection.prompts import SelectionPrompt
@@ -25,11 +26,12 @@ def estimated_tokens(text_chars: int) -> int:
 
 @dataclass(frozen=True)
 class JudgePrices:
-    usd_per_mtok_in: float = 0.0
-    usd_per_mtok_out: float = 0.0
+    usd_per_mtok_in: float | None = None
+    usd_per_mtok_out: float | None = None
+    """None: not given, so unknown (costs that need it are reported as unknown, not as zero)."""
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.usd_per_mtok_in + completion_tokens * self.usd_per_mtok_out) / 1e6
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        return usd_cost(prompt_tokens, completion_tokens, self.usd_per_mtok_in, self.usd_per_mtok_out)
 
 
 def all_pairs_calls(prompts: int, candidates: int) -> int:
@@ -48,7 +50,7 @@ def estimate(prompts: Sequence[SelectionPrompt], endpoints: Endpoints, judge: Ju
     for endpoint in endpoints.all:
         tokens_in, tokens_out = sum(prompt_tokens), n * endpoint.settings.max_tokens
         generation[endpoint.name] = {"calls": n, "prompt_tokens": tokens_in, "completion_tokens_at_most": tokens_out,
-                                     "usd_at_most": round(endpoint.cost(tokens_in, tokens_out), 4)}
+                                     "usd_at_most": total_usd(endpoint.cost(tokens_in, tokens_out))}
     margin_in = ranking_in = 0
     policy_max = endpoints.policy.settings.max_tokens
     candidate_max = [c.settings.max_tokens for c in endpoints.candidates]
@@ -73,9 +75,9 @@ def estimate(prompts: Sequence[SelectionPrompt], endpoints: Endpoints, judge: Ju
         "judge_calls_all_pairs": all_pairs_calls(n, k),
         "judge_prompt_tokens_at_most": tokens_in_max,
         "judge_completion_tokens_at_most": tokens_out_max,
-        "judge_usd_at_most": round(prices.cost(tokens_in_max, tokens_out_max), 4),
-        "usd_at_most": round(prices.cost(tokens_in_max, tokens_out_max)
-                             + sum(g["usd_at_most"] for g in generation.values()), 4),
+        "judge_usd_at_most": total_usd(prices.cost(tokens_in_max, tokens_out_max)),
+        "usd_at_most": total_usd(prices.cost(tokens_in_max, tokens_out_max),
+                                 *(g["usd_at_most"] for g in generation.values())),
     }
 
 
@@ -93,11 +95,13 @@ def format_estimate(summary: dict[str, Any]) -> str:
              f"generations: {summary['generations']}"]
     for name, g in summary["generation"].items():
         lines.append(f"  {name:<20} {g['calls']:>8} calls  {g['prompt_tokens']:>12} prompt tokens  "
-                     f"<= {g['completion_tokens_at_most']:>12} completion tokens  <= ${g['usd_at_most']:.2f}")
+                     f"<= {g['completion_tokens_at_most']:>12} completion tokens  <= {usd_text(g['usd_at_most'])}")
     lines += [f"judge calls: {summary['judge_calls_margins']} for the margins + "
               f"{summary['judge_calls_ranking_at_least']}..{summary['judge_calls_ranking_at_most']} for the ladders "
               f"(all pairs would be {summary['judge_calls_all_pairs']})",
               f"judge tokens: <= {summary['judge_prompt_tokens_at_most']} prompt, "
-              f"<= {summary['judge_completion_tokens_at_most']} completion, <= ${summary['judge_usd_at_most']:.2f}",
-              f"total: <= ${summary['usd_at_most']:.2f} (completions counted at max_tokens; cached answers are free)"]
+              f"<= {summary['judge_completion_tokens_at_most']} completion, "
+              f"<= {usd_text(summary['judge_usd_at_most'])}",
+              f"total: <= {usd_text(summary['usd_at_most'])} (completions counted at max_tokens; cached answers are "
+              "free; give the prices: usd_per_mtok_in/out in the endpoints file, --judge-usd-per-mtok-in/out)"]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from writing_rl.selection.calls import CallCounts
+from writing_rl.selection.costs import total_usd, usd_text
 from writing_rl.selection.endpoints import Endpoint
 from writing_rl.selection.estimate import JudgePrices, all_pairs_calls
 from writing_rl.selection.select import Selection
@@ -18,10 +19,10 @@ HISTOGRAM_PNG = "margin_histogram.png"
 def _counts(counts: CallCounts, prices: Endpoint | JudgePrices) -> dict[str, Any]:
     return {"calls": counts.calls, "cached": counts.cached, "failed": counts.failed,
             "prompt_tokens": counts.prompt_tokens, "completion_tokens": counts.completion_tokens,
-            "usd": round(prices.cost(counts.prompt_tokens, counts.completion_tokens), 6),
+            "usd": total_usd(prices.cost(counts.prompt_tokens, counts.completion_tokens)),
             "paid_now_prompt_tokens": counts.paid_prompt_tokens,
             "paid_now_completion_tokens": counts.paid_completion_tokens,
-            "paid_now_usd": round(prices.cost(counts.paid_prompt_tokens, counts.paid_completion_tokens), 6)}
+            "paid_now_usd": total_usd(prices.cost(counts.paid_prompt_tokens, counts.paid_completion_tokens))}
 
 
 def build_report(selection: Selection, writers: list[tuple[Endpoint, CallCounts]], judge: CallCounts,
@@ -50,8 +51,8 @@ def build_report(selection: Selection, writers: list[tuple[Endpoint, CallCounts]
         "ladder_lengths": {str(k): v for k, v in sorted(Counter(len(v) for v in ladders.values()).items())},
         "generation": generation,
         "judge": judge_report,
-        "usd": round(judge_report["usd"] + sum(g["usd"] for g in generation.values()), 6),
-        "paid_now_usd": round(judge_report["paid_now_usd"] + sum(g["paid_now_usd"] for g in generation.values()), 6),
+        "usd": total_usd(judge_report["usd"], *(g["usd"] for g in generation.values())),
+        "paid_now_usd": total_usd(judge_report["paid_now_usd"], *(g["paid_now_usd"] for g in generation.values())),
     }
 
 
@@ -128,7 +129,8 @@ def _markdown(report: dict[str, Any], histogram: list[tuple[float, int, int]]) -
               "| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     rows = [*report["generation"].items(), ("judge", judge)]
     lines += [f"| {name} | {c['calls']} | {c['cached']} | {c['failed']} | {c['prompt_tokens']} | "
-              f"{c['completion_tokens']} | {c['usd']:.4f} | {c['paid_now_usd']:.4f} |" for name, c in rows]
-    lines += ["", f"Total: ${report['usd']:.4f} for the whole selection, ${report['paid_now_usd']:.4f} paid by "
-              "this run (cached answers cost nothing again).", ""]
+              f"{c['completion_tokens']} | {usd_text(c['usd'], 4)} | {usd_text(c['paid_now_usd'], 4)} |"
+              for name, c in rows]
+    lines += ["", f"Total: {usd_text(report['usd'], 4)} for the whole selection, {usd_text(report['paid_now_usd'], 4)}"
+              " paid by this run (cached answers cost nothing again).", ""]
     return "\n".join(lines)
