@@ -154,7 +154,7 @@ def test_bad_inputs_name_the_file_row_and_ids(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"--policy {short}: no response for 2 prompt id(s) ['p8', 'p9']" in result.stderr
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "p0", "response": ""}\n')
+    bad.write_text('{"id": "p0", "response": 5}\n')  # (an empty response is judged as lost: see M14)
     result = eval_policy("http://127.0.0.1:9/v1", prompts, policy, bad, tmp_path / "out")
     assert result.returncode == 2 and f"--baseline {bad}, row 1: field 'response'" in result.stderr
     result = eval_policy("http://127.0.0.1:9/v1", prompts, policy, baseline, prompts)
@@ -334,3 +334,18 @@ def test_length_control_needs_pairs_on_both_sides_of_equal_length() -> None:
     assert one_sided.win_rate is None and "longer" in (one_sided.note or "")
     both = length_control(outcomes, list(rng.normal(0, 0.5, 40)), [str(i) for i in range(40)])
     assert both.win_rate is not None and both.interval is not None and both.note is None
+
+
+def test_M14_an_empty_response_loses_instead_of_stopping_the_evaluation(judge_server: JudgeServerProcess,
+                                                                         tmp_path: Path) -> None:
+    """A policy response that is only reasoning used to stop the run (exit 2, "drop the row"), and dropping it
+    raises the policy's rate; training scores it as a loss, and so does evaluation, without paying the judge."""
+    texts = [*CLEAN, "<think>I will write later</think>", "policy story 9 QUALITY=8"]
+    baseline = [*BASELINE[:9], "   "]
+    result = eval_policy(judge_server, *write_rows(tmp_path, texts, baseline), tmp_path / "out", "--no-criteria")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["empty_policy_pairs"] == 1 and summary["empty_baseline_pairs"] == 1
+    assert summary["win_rate"] == pytest.approx((7 + 0.5 + 0 + 1) / 10) and summary["pairs"] == 10
+    assert judge_server.stats()["requests"] == 8 * 2  # the two pairs with an empty side cost nothing
+    assert "1 pair(s) have an empty policy response" in result.stderr

@@ -156,8 +156,9 @@ def run_policy_eval(args: argparse.Namespace) -> int:
     if interrupted:
         resume = ("rerun with the same --cache to resume without paying twice" if settings.cache_path else
                   "this run had no --cache, so a rerun pays for every judgement again (give --cache next time)")
-        print(f"writing-rl: interrupted: {summary['pairs']} of {len(evaluation.pairs)} pair(s) judged; the outputs "
-              f"in {args.out_dir} cover those and say complete: false; {resume}", file=sys.stderr)
+        total = len(evaluation.pairs) + len(evaluation.unjudgeable)
+        print(f"writing-rl: interrupted: {summary['pairs']} of {total} pair(s) judged; the outputs in {args.out_dir} "
+              f"cover those and say complete: false; {resume}", file=sys.stderr)
         return INTERRUPTED
     if not summary["usable_pairs"]:
         print("writing-rl: error: no pair got a parsed verdict in both orders (see judge_failures and "

@@ -83,11 +83,8 @@ def _samples(row: dict[str, Any], where: str) -> list[str]:
     if not isinstance(items, list | tuple) or not items or not all(isinstance(s, str) for s in items):
         raise DataError(f"{where}: field {key!r} must be a string or a non-empty list of strings, "
                         f"got {json_type(value)}")
-    samples = [strip_reasoning(s) for s in items]
-    if not all(s.strip() for s in samples):
-        raise DataError(f"{where}: field {key!r} holds an empty response (after any </think>); "
-                        "an empty text cannot be judged: regenerate it or drop the row")
-    return samples
+    # an empty response (e.g. only reasoning) stays: dropping it would hide a failure of the side that wrote it
+    return [strip_reasoning(s) for s in items]
 
 
 def load_responses(path: Path, side: str) -> dict[str, list[str]]:

@@ -21,10 +21,11 @@ import numpy as np
 
 from writing_rl.evaluation.criteria import CriterionScore
 from writing_rl.evaluation.statistics import bootstrap_ci, length_control, length_feature
-from writing_rl.judge.evaluation import PairResult
+from writing_rl.judge.evaluation import PairResult, PreferencePair
 from writing_rl.judge.parsing import Verdict
 
-SCORES = {"win": 1.0, "loss": 0.0, "tie": 0.5, "flip": 0.5}
+SCORES = {"win": 1.0, "loss": 0.0, "tie": 0.5, "flip": 0.5, "empty_policy": 0.0, "empty_baseline": 1.0}
+"""An empty response (nothing after any `</think>`) is not sent to the judge: it loses, as training scores it."""
 HEADLINE_SCORES = {**SCORES, "parse_failure": 0.0}
 
 
@@ -53,11 +54,16 @@ def classify(result: PairResult) -> str:
 class JudgedPair:
     prompt_id: str
     sample: int
-    result: PairResult
+    pair: PreferencePair
+    result: PairResult | None
+    """None when a side's response is empty: nothing to judge."""
 
     @property
     def outcome(self) -> str:
-        return classify(self.result)
+        if self.result is not None:
+            return classify(self.result)
+        empty_policy, empty_baseline = not self.pair.chosen.strip(), not self.pair.rejected.strip()
+        return "tie" if empty_policy and empty_baseline else "empty_policy" if empty_policy else "empty_baseline"
 
     @property
     def score(self) -> float | None:
@@ -71,15 +77,22 @@ class JudgedPair:
 
     @property
     def identical(self) -> bool:
-        return self.result.pair.chosen == self.result.pair.rejected
+        return self.pair.chosen == self.pair.rejected
 
     @property
     def policy_words(self) -> int:
-        return word_count(self.result.pair.chosen)
+        return word_count(self.pair.chosen)
 
     @property
     def baseline_words(self) -> int:
-        return word_count(self.result.pair.rejected)
+        return word_count(self.pair.rejected)
+
+
+def _verdicts(pair: JudgedPair) -> list[str | None]:
+    """[policy-first, baseline-first] verdicts (None: unparsed, failed, or not judged)."""
+    if pair.result is None:
+        return [None, None]
+    return [c.verdict.value if c.verdict else None for c in (pair.result.chosen_first, pair.result.chosen_second)]
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -112,12 +125,10 @@ def prompt_records(pairs: Sequence[JudgedPair], criteria: dict[str, dict[str, li
         record: dict[str, object] = {
             "id": prompt_id, "pairs": len(members), "score": _mean(scored),
             **{kind: counts.get(kind, 0) for kind in ("win", "loss", "tie", "flip", "parse_failure",
-                                                       "judge_failure")},
+                                                       "judge_failure", "empty_policy", "empty_baseline")},
             "policy_words": _mean([p.policy_words for p in members]),
             "baseline_words": _mean([p.baseline_words for p in members]),
-            "verdicts": [[p.result.chosen_first.verdict.value if p.result.chosen_first.verdict else None,
-                          p.result.chosen_second.verdict.value if p.result.chosen_second.verdict else None]
-                         for p in sorted(members, key=lambda m: m.sample)],
+            "verdicts": [_verdicts(p) for p in sorted(members, key=lambda m: m.sample)],
         }
         if prompt_id in criteria:
             record.update(_criteria_record(criteria[prompt_id]))
@@ -146,7 +157,7 @@ def summarize_policy(pairs: Sequence[JudgedPair], records: Sequence[dict[str, ob
     rated = list(pairs) if parsed else []
     answered = [p for p in rated if p.score is not None]
     per_prompt = _per_prompt_means(rated)
-    judgements = [c for p in pairs for c in (p.result.chosen_first, p.result.chosen_second)]
+    judgements = [c for p in pairs if p.result for c in (p.result.chosen_first, p.result.chosen_second)]
     critic = [s for sides in criteria.values() for items in sides.values() for s in items]
 
     def side_scores(side: str) -> list[float]:
@@ -176,6 +187,7 @@ def summarize_policy(pairs: Sequence[JudgedPair], records: Sequence[dict[str, ob
         "wins": counts["win"], "losses": counts["loss"], "ties": counts["tie"], "flips": counts["flip"],
         "unparsed_pairs": counts["parse_failure"], "judge_failed_pairs": counts["judge_failure"],
         "identical_pairs": sum(p.identical for p in pairs),
+        "empty_policy_pairs": counts["empty_policy"], "empty_baseline_pairs": counts["empty_baseline"],
         "tie_rate": rate(counts["tie"]),
         "flip_rate": rate(counts["flip"]),
         "parse_failures": sum(c.unparseable for c in judgements),
@@ -215,6 +227,10 @@ def summary_warnings(summary: dict[str, object]) -> list[str]:
         warnings.append(f"{summary['judge_failed_pairs']} pair(s) got no answer from the judge (HTTP errors, see "
                         f"-v) and are left out: counted as lost or won, the win rate would be {_text(low)} to "
                         f"{_text(high)}; a judge that fails more on one side's texts (e.g. longer ones) moves it")
+    for side in ("policy", "baseline"):
+        if summary[f"empty_{side}_pairs"]:
+            warnings.append(f"{summary[f'empty_{side}_pairs']} pair(s) have an empty {side} response (nothing after "
+                            f"any </think>): not judged, counted as lost by the {side}, as training scores them")
     if summary["identical_pairs"]:
         warnings.append(f"{summary['identical_pairs']} pair(s) compare two identical texts (is --baseline the "
                         "--policy file?)")

@@ -25,23 +25,27 @@ class PolicyEvaluation:
         self.prompts = list(prompts)
         self.policy, self.baseline = policy, baseline
         self._where: dict[str, tuple[str, int]] = {}
+        self._order = {prompt.id: n for n, prompt in enumerate(self.prompts)}
         self.samples = {p.id: min(len(policy[p.id]), len(baseline[p.id])) for p in self.prompts}
         """Sample k of the policy meets sample k of the baseline; extra samples of either side are unused."""
         self.pairs: list[PreferencePair] = []
+        self.unjudgeable: list[PreferencePair] = []
+        """Pairs with an empty response on a side: decided without the judge (the empty side loses)."""
         for prompt in self.prompts:
             for k in range(self.samples[prompt.id]):
                 pair_id = f"{prompt.id}#{k}"
                 self._where[pair_id] = (prompt.id, k)
-                self.pairs.append(PreferencePair(pair_id, prompt.prompt, policy[prompt.id][k],
-                                                 baseline[prompt.id][k]))
+                pair = PreferencePair(pair_id, prompt.prompt, policy[prompt.id][k], baseline[prompt.id][k])
+                empty = not pair.chosen.strip() or not pair.rejected.strip()
+                (self.unjudgeable if empty else self.pairs).append(pair)
         self.finished_pairs: list[PairResult] = []
         self.criteria_scores: dict[str, dict[str, list[CriterionScore]]] = {}
 
     def judged_pairs(self) -> list[JudgedPair]:
-        """The pairs judged so far, in input order."""
-        order = {pair.id: n for n, pair in enumerate(self.pairs)}
-        results = sorted(self.finished_pairs, key=lambda r: order[r.pair.id])
-        return [JudgedPair(*self._where[r.pair.id], r) for r in results]
+        """The pairs decided so far (judged, or with an empty side), in input order."""
+        decided = [JudgedPair(*self._where[r.pair.id], r.pair, r) for r in self.finished_pairs]
+        decided += [JudgedPair(*self._where[pair.id], pair, None) for pair in self.unjudgeable]
+        return sorted(decided, key=lambda p: (self._order[p.prompt_id], p.sample))
 
     async def run(self, *, progress: bool = True) -> None:
         await evaluate_pairs(self.judge, self.pairs, progress=progress, finished=self.finished_pairs)
@@ -51,7 +55,7 @@ class PolicyEvaluation:
     async def _score_criteria(self, critic: CriteriaScorer, progress: bool) -> None:
         jobs = [(prompt, side, text) for prompt in self.prompts if prompt.criteria
                 for side, texts in zip(SIDES, (self.policy, self.baseline), strict=True)
-                for text in texts[prompt.id][: self.samples[prompt.id]]]
+                for text in texts[prompt.id][: self.samples[prompt.id]] if text.strip()]
 
         async def one(prompt: EvalPrompt, side: str, text: str) -> tuple[str, str, list[CriterionScore]]:
             assert prompt.criteria is not None
