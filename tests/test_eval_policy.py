@@ -143,7 +143,17 @@ def test_responses_generated_from_endpoints_are_cached(judge_server: JudgeServer
         failed = eval_policy(judge_server, prompts, None, None, tmp_path / "fresh", *args)
         assert failed.returncode == 2
         assert f"--baseline-base-url {writers.base_url} (model 'base-model'): no response for prompt" in failed.stderr
-        assert "HTTP 400" in failed.stderr and "Traceback" not in failed.stderr
+        assert "the endpoint answered HTTP 400" in failed.stderr and "Traceback" not in failed.stderr
+        assert "judge answered" not in failed.stderr  # M15: a writer endpoint, not the judge, refused
+
+
+def test_M15_generation_settings_errors_name_the_generation_options(tmp_path: Path) -> None:
+    prompts, _, baseline = write_inputs(tmp_path)
+    result = call_cli("eval", "policy", "--prompts", str(prompts), "--policy-base-url", "http://127.0.0.1:9/v1",
+                      "--policy-model", "m", "--policy-api-key-env", "sk-not-a-name-123", "--baseline", str(baseline),
+                      "--out-dir", str(tmp_path / "out"), "--base-url", "http://127.0.0.1:9/v1", "--model", "j")
+    assert result.returncode == 2 and "--policy-api-key-env" in result.stderr
+    assert "sk-not-a-name-123" not in result.stderr and "api_key_env" not in result.stderr
 
 
 def test_bad_inputs_name_the_file_row_and_ids(tmp_path: Path) -> None:

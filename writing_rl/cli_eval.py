@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,16 @@ def _generation_settings(args: argparse.Namespace, side: str) -> JudgeSettings:
     if not model:
         raise DataError(f"--{side}-base-url needs --{side}-model (the model name the endpoint serves)")
     cache = args.gen_cache or args.out_dir / "generation_cache.sqlite"
-    return JudgeSettings(base_url=getattr(args, f"{side}_base_url"), model=model,
-                         api_key_env=getattr(args, f"{side}_api_key_env"), temperature=args.gen_temperature,
-                         max_tokens=args.gen_max_tokens, cache_path=str(cache))
+    try:
+        return JudgeSettings(base_url=getattr(args, f"{side}_base_url"), model=model,
+                             api_key_env=getattr(args, f"{side}_api_key_env"), temperature=args.gen_temperature,
+                             max_tokens=args.gen_max_tokens, cache_path=str(cache))
+    except ValueError as exc:  # the settings speak of a judge's fields; name this command's options instead
+        text = str(exc).removeprefix("invalid judge settings: ")
+        for field_name, option in (("base_url", f"--{side}-base-url"), ("api_key_env", f"--{side}-api-key-env"),
+                                   ("max_tokens", "--gen-max-tokens"), ("temperature", "--gen-temperature")):
+            text = re.sub(rf"\b{field_name}\b", option, text)
+        raise DataError(f"generating the {side}'s responses: {text}") from exc
 
 
 def _responses(args: argparse.Namespace, side: str, prompts: list[EvalPrompt], progress: bool

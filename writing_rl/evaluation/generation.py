@@ -32,8 +32,9 @@ async def generate_responses(settings: JudgeSettings, prompts: Sequence[EvalProm
     async def one(prompt: EvalPrompt, k: int) -> str:
         try:
             reply = await client.complete(prompt.messages, vote=k)
-        except JudgeError as exc:  # the client speaks of a judge; here it is a writer
-            raise GenerationError(f"{where}: no response for prompt {prompt.id!r}: {exc}") from exc
+        except JudgeError as exc:  # the client speaks of a judge ("judge answered HTTP 404"); here it is a writer
+            raise GenerationError(f"{where}: no response for prompt {prompt.id!r}: the endpoint "
+                                  f"{str(exc).removeprefix('judge ')}") from exc
         text = strip_reasoning(reply.text)
         if not text:
             raise GenerationError(f"{where}: an empty response for prompt {prompt.id!r} (sample {k}); "
