@@ -38,6 +38,9 @@ case "$JUDGE" in
     GENRM_TP=${GENRM_TP:-1}
     GENRM_MAX_LEN=${GENRM_MAX_LEN:-$((MAX_PROMPT_LENGTH + 2 * MAX_RESPONSE_LENGTH + JUDGE_MAX_TOKENS + 1024))}
     GENRM_GPU_MEMORY_UTILIZATION=${GENRM_GPU_MEMORY_UTILIZATION:-0.85}
+    for setting in GENRM_GPUS GENRM_TP GENRM_MAX_LEN; do  # checked before bash arithmetic reads them
+      [[ ${!setting} =~ ^[0-9]+$ ]] || judge_backend_fail "$setting=${!setting}: must be a whole number"
+    done
     [[ -n "$GENRM_PATH" ]] || judge_backend_fail "set GENRM_PATH to the judge model's local folder (e.g. the GenRM \
 trained with scripts/train_genrm_rl.sh)"
     (( GENRM_GPUS >= 1 )) || judge_backend_fail "GENRM_GPUS=$GENRM_GPUS: the judge needs GPUs of its own. Sharing \

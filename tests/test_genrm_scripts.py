@@ -110,6 +110,22 @@ def test_rl_preflight_fails_on_wrong_rows_reward_name_and_what_verl_rejects(mode
     assert result.returncode == 1
 
 
+def test_M18_sft_preflight_refuses_validation_rows_that_are_training_rows(tmp_path: Path) -> None:
+    """VAL_FILE = TRAIN_FILE used to pass; the RL script refuses the same overlap."""
+    train = write(tmp_path / "train.parquet", [sft_row(i) for i in range(4)])
+    out = call_cli("preflight", SFT_SCRIPT, env={"MODEL_PATH": "Some/HubModel", "TRAIN_FILE": train,
+                                                 "VAL_FILE": train, "TRAIN_BATCH_SIZE": "4"}).stdout
+    assert "[FAIL] train/validation split: 4 of the validation rows are also training rows" in out
+
+
+def test_M19_a_non_numeric_judge_gpu_count_is_named(tmp_path: Path) -> None:
+    """JUDGE=verl GENRM_GPUS=abc used to end in bash's `abc: unbound variable`."""
+    result = call_cli("preflight", "scripts/train_brpo.sh",
+                      env={"JUDGE": "verl", "GENRM_GPUS": "abc", "GENRM_PATH": str(tmp_path)})
+    assert result.returncode != 0 and "GENRM_GPUS=abc: must be a whole number" in result.stdout + result.stderr
+    assert "unbound variable" not in result.stdout + result.stderr
+
+
 def test_sft_preflight_without_a_local_model_still_checks_data_and_batch_size(tmp_path: Path) -> None:
     env = {"MODEL_PATH": "Some/HubModel", "TRAIN_FILE": write(tmp_path / "train.parquet", [sft_row(0), sft_row(1)]),
            "VAL_FILE": write(tmp_path / "val.parquet", [{"conversation": sft_row(2)["messages"]}])}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -141,6 +142,7 @@ class GenrmSftPreflight:
 
         data = self.config.data
         checks: list[Check] = []
+        messages: dict[str, set[str]] = {"train_files": set(), "val_files": set()}
         for key in ("train_files", "val_files"):
             for path in _paths(data[key]):
                 try:
@@ -152,6 +154,8 @@ class GenrmSftPreflight:
                     missing = "no rows" if not rows else f"no '{data.messages_key}' column (data.messages_key)"
                     checks.append(Check(f"data.{key}", False, f"{path}: {missing}"))
                     continue
+                messages[key].update(json.dumps(row.get(data.messages_key), sort_keys=True, default=str)
+                                     for row in rows)
                 problems = [f"{path}, row {n}: {p}" for n, row in enumerate(rows, start=1)
                             for p in sft_message_problems(row.get(data.messages_key), data.messages_key)]
                 if not problems:
@@ -164,6 +168,13 @@ class GenrmSftPreflight:
                     checks.append(Check("batch sizes", False, f"{path}: {len(rows)} rows, fewer than "
                                                               f"data.train_batch_size={data.train_batch_size}: verl "
                                                               "drops the incomplete batch, so nothing would train"))
+        shared = messages["train_files"] & messages["val_files"]
+        if shared:  # as the RL script's check: validation on training rows measures memory
+            checks.append(Check("train/validation split", False,
+                                f"{len(shared)} of the validation rows are also training rows (data.val_files "
+                                f"{data.val_files} vs data.train_files {data.train_files}); build the validation "
+                                "file from held-out pairs (`writing-rl data pairs --test-size N`, then `genrm "
+                                "synthesize --pairs DIR/test.parquet`)"))
         return checks
 
     def _dataset_problems(self, path: Path) -> list[str]:
