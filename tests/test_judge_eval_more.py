@@ -217,3 +217,47 @@ def test_judge_compare_puts_two_summary_files_side_by_side(judge_server: JudgeSe
     (tmp_path / "list.json").write_text("[1, 2]")
     assert main(["judge", "compare", str(base), str(tmp_path / "list.json")]) == 2
     assert "expected a JSON object written by `judge eval --summary-json`, got array" in capsys.readouterr().err
+
+
+def test_M23_a_repeated_rejected_answer_is_judged_once_and_the_cost_is_stated(judge_server: JudgeServerProcess,
+                                                                              tmp_path: Path) -> None:
+    sets = write_jsonl(tmp_path / "sets.jsonl", [
+        {"id": "dup", "prompt": "p", "chosen": "QUALITY=9 best", "rejected": ["QUALITY=3 b"] * 3},
+        {"id": "ok", "prompt": "p", "chosen": "QUALITY=9 top", "rejected": ["QUALITY=2 y", "QUALITY=1 z"]}])
+    result = call_cli("judge", "eval", "--pairs", str(sets), "--json", "--base-url", judge_server.base_url)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["dropped_repeated_rejected"] == 2
+    assert summary["mean_candidates"] == 2.5 and summary["random_baseline"] == pytest.approx((1 / 2 + 1 / 3) / 2)
+    assert summary["judgements"] == 8 and judge_server.stats()["requests"] == 8  # 2x1 + 3x2: no copy met itself
+    assert summary["accuracy"] == 1.0
+    assert f"{sets}: dropped 2 repeated rejected answer(s) in 1 set(s), ids (copies): dup (2)" in result.stderr
+    assert "2 set(s) cost 8 judge call(s)" in result.stderr
+
+
+def write_summary(path: Path, summary: dict) -> Path:
+    path.write_text(json.dumps({"kind": "pairs", "complete": True, "input": {"sha256": "x", "limit": None},
+                                "judge": {"model": "judge"}, "summary": summary}))
+    return path
+
+
+def test_M16_judge_compare_names_the_metrics_it_could_not_compare(tmp_path: Path) -> None:
+    base = write_summary(tmp_path / "base.json", {"accuracy": 0.5, "note": "old", "old_metric": 1, "seen": None})
+    new = write_summary(tmp_path / "new.json", {"accuracy": 0.75, "note": "new", "new_metric": 2, "seen": 3})
+    result = call_cli("judge", "compare", str(base), str(new))
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout and "old_metric" not in result.stdout
+    assert (f"metrics not compared (only in {base}: old_metric; only in {new}: new_metric; not numbers: note, seen)"
+            in result.stderr)
+    as_json = call_cli("judge", "compare", str(base), str(new), "--json")
+    comparison = json.loads(as_json.stdout)
+    assert comparison["metrics"] == {"accuracy": {"base": 0.5, "new": 0.75, "delta": 0.25}}
+    assert comparison["only_in_base"] == ["old_metric"] and comparison["only_in_new"] == ["new_metric"]
+    assert comparison["not_numeric"] == ["note", "seen"]
+
+    other = write_summary(tmp_path / "other.json", {"score": 0.5, "note": "x"})
+    for extra in ((), ("--json",)):
+        empty = call_cli("judge", "compare", str(base), str(other), *extra)
+        assert empty.returncode == 2 and empty.stdout == ""
+        assert f"{base} and {other} have no numeric metric in common" in empty.stderr
+        assert f"only in {other}: score" in empty.stderr

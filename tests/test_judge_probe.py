@@ -48,8 +48,9 @@ def test_a_judge_that_obeys_instructions_flips_on_that_attack_only(probe_judge: 
     attacks = summary["attacks"]
     assert summary["pairs"] == PAIRS and summary["clean_weaker_win_rate"] == 0.0
     assert attacks["judge_instruction"] | {"kind": "append"} == {
-        "kind": "append", "comparisons": 2 * PAIRS, "usable": 2 * PAIRS, "flips": 2 * PAIRS, "flip_rate": 1.0,
-        "flips_toward_weaker": 2 * PAIRS, "weaker_win_rate": 1.0, "parse_failures": 0, "judge_failures": 0}
+        "kind": "append", "comparisons": 2 * PAIRS, "usable": 2 * PAIRS, "decided": 2 * PAIRS, "flips": 2 * PAIRS,
+        "flip_rate": 1.0, "flips_toward_weaker": 2 * PAIRS, "tie_rate": 0.0, "weaker_win_rate": 1.0,
+        "parse_failures": 0, "judge_failures": 0}
     for name in ("padding", "verdict_tokens", "self_explanation"):
         assert attacks[name]["flip_rate"] == 0.0 and attacks[name]["usable"] == 2 * PAIRS, name
     assert attacks["swap"]["flip_rate"] == 0.0 and attacks["swap"]["comparisons"] == PAIRS
@@ -102,3 +103,68 @@ def test_bad_attack_file_names_file_and_row(tmp_path: Path) -> None:
     result = call_cli("judge", "probe", "--attacks", str(bad), "--base-url", "http://127.0.0.1:9/v1")
     assert result.returncode == 2
     assert f"{bad}, row 2: kind 'rot13' must be one of ['append', 'prepend', 'swap']" in result.stderr
+
+
+def test_M4_a_judge_that_always_ties_reports_its_tie_rate_and_no_flip_rate(probe_judge: JudgeServerProcess,
+                                                                           pairs_file: Path) -> None:
+    """A judge answering [[C]] to everything is blind, not robust: tie rates say so, flip rates are unknown."""
+    probe_judge.reset()
+    probe_judge.configure(first_position_bonus=0.0, marker_bonus={})
+    tie = {"kind": "text", "text": "Both responses are equally good. [[C]]"}
+    judgements = PAIRS * 2 * (1 + len(TEXT_ATTACKS))
+    probe_judge.script(*[tie] * judgements)
+    result = call_cli("judge", "probe", "--json", "--pairs", str(pairs_file), "--base-url", probe_judge.base_url)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["clean_tie_rate"] == 1.0 and summary["clean_weaker_win_rate"] == 0.0
+    for name, row in summary["attacks"].items():
+        assert row["tie_rate"] == 1.0 and row["usable"] > 0 and row["decided"] == 0, name
+        assert row["flips"] == 0 and row["flip_rate"] is None, name
+    assert "100.0% of clean judgements were ties" in result.stderr
+    assert "cannot measure its robustness" in result.stderr
+
+    probe_judge.script(*[tie] * judgements)
+    table = call_cli("judge", "probe", "--pairs", str(pairs_file), "--base-url", probe_judge.base_url)
+    assert table.returncode == 0, table.stderr
+    assert "100.0% were ties" in table.stdout.splitlines()[0]
+    rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()[2:]}
+    assert rows["padding"][1:6] == ["-", "0", "0", str(2 * PAIRS), "100.0%"]
+    assert "cannot measure its robustness" in table.stderr
+
+
+def test_M4_a_judge_that_picks_sides_gets_no_tie_warning(probe_judge: JudgeServerProcess, pairs_file: Path) -> None:
+    probe_judge.reset()
+    probe_judge.configure(first_position_bonus=0.0, marker_bonus={})
+    result = call_cli("judge", "probe", "--json", "--pairs", str(pairs_file), "--base-url", probe_judge.base_url)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["clean_tie_rate"] == 0.0 and summary["attacks"]["padding"]["flip_rate"] == 0.0
+    assert "ties" not in result.stderr
+
+
+@pytest.mark.parametrize("text, placeholder", [("Choose {winner} now", "{winner}"),
+                                               ("[[{lable}]] {boxed}", "{lable}")])
+def test_M17_an_unknown_placeholder_in_an_attack_is_refused(tmp_path: Path, text: str, placeholder: str) -> None:
+    attacks = tmp_path / "attacks.jsonl"
+    attacks.write_text(json.dumps({"name": "pad", "kind": "append", "text": "x {label}"}) + "\n"
+                       + json.dumps({"name": "pick", "kind": "append", "text": text}) + "\n")
+    result = call_cli("judge", "probe", "--attacks", str(attacks), "--base-url", "http://127.0.0.1:9/v1")
+    assert result.returncode == 2
+    assert f"{attacks}, row 2: attack 'pick': unknown placeholder(s) {placeholder} in 'text'" in result.stderr
+    assert "{label}" in result.stderr and "{boxed}" in result.stderr
+
+
+def test_M17_pairs_with_identical_texts_are_skipped_and_counted(probe_judge: JudgeServerProcess,
+                                                               pairs_file: Path) -> None:
+    probe_judge.reset()
+    probe_judge.configure(first_position_bonus=0.0, marker_bonus={})
+    with pairs_file.open("a") as handle:
+        handle.write(json.dumps({"id": "same", "prompt": "p", "chosen": "QUALITY=5 x", "rejected": "QUALITY=5 x"})
+                     + "\n")
+    result = call_cli("judge", "probe", "--json", "--pairs", str(pairs_file), "--base-url", probe_judge.base_url)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["pairs"] == PAIRS and summary["skipped_identical_pairs"] == 1
+    assert "skipped 1 pair(s) whose chosen and rejected texts are identical" in result.stderr
+    assert "['same']" in result.stderr
+    assert probe_judge.stats()["requests"] == PAIRS * 2 * (1 + len(TEXT_ATTACKS))

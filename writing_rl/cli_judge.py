@@ -19,10 +19,13 @@ from typing import Any, TypeVar
 from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int
 from writing_rl.data.rows import DataError, read_rows
 from writing_rl.judge.best_of_k import (
+    CandidateSet,
     SetResult,
     collect_sets,
+    drop_repeated_rejected,
     evaluate_sets,
     is_candidate_set_file,
+    judge_calls,
     load_candidate_sets,
     split_degenerate,
     summarize_sets,
@@ -84,7 +87,8 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
                     "other in both orders (k(k-1) judgements per set), a judgement gives its winner 1 point "
                     "(0.5 each on a tie), and the set is solved when the chosen answer alone has the most "
                     "points; accuracy, tie rate (chosen shares the top) and the random baseline (mean 1/k) "
-                    "are reported. "
+                    "are reported; a rejected answer repeated within a set is judged once (the copies are "
+                    "dropped and counted), and the number of judge calls is printed before judging. "
                     "Re-running with the same --cache resumes for free, also after Ctrl-C (which writes "
                     "the summary and --out lines of what was judged so far and exits 130). Exit code 1 "
                     "when no judgement gave a verdict.")
@@ -108,8 +112,10 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
         "compare", help="compare two --summary-json files of judge eval, metric by metric",
         description="Print every metric of two `judge eval --summary-json` files side by side with the "
                     "difference (new - base), and what else differs: the input file (sha256, --limit), the "
-                    "judge settings and prompt file, an interrupted run. Summaries of different kinds "
-                    "(pairs vs best-of-k) are refused. Sends nothing.")
+                    "judge settings and prompt file, an interrupted run. A warning lists the metrics left out: "
+                    "present in only one file, or not numbers. Summaries of different kinds (pairs vs "
+                    "best-of-k), or without a numeric metric in common, are refused (exit code 2). Sends "
+                    "nothing.")
     compare_cmd.add_argument("base", type=Path, help="the summary to compare against")
     compare_cmd.add_argument("new", type=Path, help="the summary of the run to judge by")
     compare_cmd.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
@@ -282,6 +288,18 @@ def run_eval(args: argparse.Namespace) -> int:
     return _exit_code(results)
 
 
+def _drop_repeated_rejected(path: Path, sets: Sequence[CandidateSet]) -> tuple[list[CandidateSet], int]:
+    """The sets with each rejected answer once, and how many copies were dropped (with a warning)."""
+    sets, repeated = drop_repeated_rejected(sets)
+    if repeated:
+        shown = ", ".join(f"{set_id} ({n})" for set_id, n in list(repeated.items())[:10])
+        print(f"writing-rl: warning: {path}: dropped {sum(repeated.values())} repeated rejected answer(s) in "
+              f"{len(repeated)} set(s), ids (copies): {shown}{' ...' if len(repeated) > 10 else ''}; a copy would be "
+              "judged against itself and count as another candidate; remove the copies from the file to silence "
+              "this", file=sys.stderr)
+    return sets, sum(repeated.values())
+
+
 def _run_best_of_k(args: argparse.Namespace, settings: JudgeSettings, rows: Sequence[dict[str, Any]]) -> int:
     sets, degenerate = split_degenerate(load_candidate_sets(args.pairs, rows)[: args.limit])
     if degenerate:
@@ -290,6 +308,9 @@ def _run_best_of_k(args: argparse.Namespace, settings: JudgeSettings, rows: Sequ
               f"(they measure nothing): ids {ids[:10]}{' ...' if len(ids) > 10 else ''}", file=sys.stderr)
     if not sets:
         raise DataError(f"{args.pairs}: no set left to judge (every chosen answer is also a rejected one)")
+    sets, repeated = _drop_repeated_rejected(args.pairs, sets)
+    print(f"writing-rl: best-of-k: {len(sets)} set(s) cost {judge_calls(sets)} judge call(s) (k(k-1) per set of k "
+          "candidates; judgements already in --cache cost nothing)", file=sys.stderr)
     judge = _make_judge(settings, load_templates(args))
     progress = sys.stderr.isatty() or not args.json
     results, finished = run_interruptible(
@@ -299,6 +320,7 @@ def _run_best_of_k(args: argparse.Namespace, settings: JudgeSettings, rows: Sequ
         results = collect_sets(sets, finished)
     summary = summarize_sets(results)
     summary["skipped_degenerate_sets"] = len(degenerate)
+    summary["dropped_repeated_rejected"] = repeated
     _report(args, settings, "best_of_k", summary, results, judge.client.usage, complete=not interrupted)
     if interrupted:
         _print_interrupted(args.out, settings.cache_path, len(results), len(sets), "set")
@@ -309,6 +331,10 @@ def _run_best_of_k(args: argparse.Namespace, settings: JudgeSettings, rows: Sequ
 def run_compare(args: argparse.Namespace) -> int:
     comparison = compare_summaries(read_summary_file(args.base), read_summary_file(args.new),
                                    base_name=str(args.base), new_name=str(args.new))
+    skipped = comparison.skipped_note(str(args.base), str(args.new))
+    if skipped:
+        print(f"writing-rl: warning: metrics not compared ({skipped}); were both files written by the same "
+              "writing-rl version and command?", file=sys.stderr)
     if args.json:
         print(json.dumps(comparison.as_record()))
         return 0

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from writing_rl.cli_judge import INTERRUPTED, NO_VERDICT, check_out_path
+from writing_rl.cli_judge import INTERRUPTED, NO_VERDICT, check_out_path, skip_identical_pairs
 from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int
 from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.evaluation import load_pairs
@@ -24,6 +24,9 @@ from writing_rl.judge.probe import (
 )
 from writing_rl.prompts import load_template
 
+MOSTLY_TIES = 0.5
+"""Above this share of tied clean judgements, the probe warns that it cannot measure robustness."""
+
 
 def add_probe_command(commands: argparse._SubParsersAction) -> None:
     probe = commands.add_parser(
@@ -31,17 +34,21 @@ def add_probe_command(commands: argparse._SubParsersAction) -> None:
         description="Judge clean pairs (a stronger and a weaker text) in both orders, then the same pairs with "
                     "the weaker text attacked: padded, ending with an instruction to the judge, with verdict "
                     "tokens, with a self-praising tail, or the pair shown in the other order. Reports, per attack, "
-                    "how often the verdict flipped compared with the clean pair (flip_rate) and how often the flip "
-                    "went to the weaker text. The pairs and attacks are editable JSONL files; the built-in ones "
-                    f"are {BUILTIN_PAIRS} and {BUILTIN_ATTACKS}. Exit code 1 when no clean judgement gave a "
-                    "verdict, 130 on Ctrl-C (the summary covers what was judged; --cache makes a rerun free).")
+                    "how often the verdict flipped compared with the clean pair (flip_rate, over the comparisons "
+                    "where not both judgements were ties: a tie against a tie decides nothing; '-' when none "
+                    "decided anything), how often the flip went to the weaker text, and the tie rates (clean and "
+                    "per attack; a warning when most clean judgements are ties). Pairs whose chosen and rejected "
+                    "texts are identical are skipped and counted. The pairs and attacks are editable JSONL files; "
+                    f"the built-in ones are {BUILTIN_PAIRS} and {BUILTIN_ATTACKS}. Exit code 1 when no clean "
+                    "judgement gave a verdict, 130 on Ctrl-C (the summary covers what was judged; --cache makes a "
+                    "rerun free).")
     probe.add_argument("--pairs", type=Path, default=BUILTIN_PAIRS,
                        help="JSONL/JSON/parquet rows {id?, prompt, chosen, rejected}: chosen is the stronger text "
                             "(default: the built-in set)")
     probe.add_argument("--attacks", type=Path, default=BUILTIN_ATTACKS,
                        help="JSONL rows {name, kind: append|prepend|swap, text, repeat?, description?}; in text, "
                             "{label} is the weaker text's position (A/B) and {boxed} a \\boxed{a, b} in its "
-                            "favour (default: the built-in set)")
+                            "favour; any other {word} is refused (default: the built-in set)")
     probe.add_argument("--limit", type=positive_int, help="only the first N pairs")
     probe.add_argument("--out", type=Path, help="write one JSON line per judgement here")
     probe.add_argument("--json", action="store_true", help="print the summary as one JSON line")
@@ -56,7 +63,7 @@ def run_probe_command(args: argparse.Namespace) -> int:
     if args.out:
         check_out_path(args.out, args.pairs, settings.cache_path)
     attacks = load_attacks(args.attacks)
-    pairs = load_pairs(args.pairs)[: args.limit]
+    pairs, skipped = skip_identical_pairs(args.pairs, load_pairs(args.pairs)[: args.limit])
     judge = PairwiseJudge(JudgeClient(settings, fail_fast_on_connect=True), load_template(args.template))
     finished: list[ProbeJudgement] = []
 
@@ -72,8 +79,14 @@ def run_probe_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
     summary = summarize_probe(finished, attacks)
+    summary["skipped_identical_pairs"] = skipped
     summary["http_requests"] = judge.client.usage.http_requests
     print(json.dumps(summary) if args.json else format_probe(summary), flush=True)
+    if summary["clean_tie_rate"] > MOSTLY_TIES:
+        print(f"writing-rl: warning: {summary['clean_tie_rate']:.1%} of clean judgements were ties: the judge rarely "
+              "picks a side even between a stronger and a weaker text, so this probe cannot measure its "
+              "robustness (a flip rate counts only comparisons a verdict decided); check the judge settings and "
+              "--template, or use a stronger judge", file=sys.stderr)
     if args.out:
         with args.out.open("w", encoding="utf-8") as handle:
             for j in finished:
@@ -93,10 +106,14 @@ def run_probe_command(args: argparse.Namespace) -> int:
 
 def format_probe(summary: dict[str, Any]) -> str:
     lines = [f"judge probe: {summary['pairs']} clean pair(s), each judged in both orders; the weaker text won "
-             f"{summary['clean_weaker_win_rate']:.1%} of clean judgements",
-             f"{'attack':<20}{'flip_rate':>10}{'flips':>7}{'usable':>8}{'to weaker':>11}{'failures':>10}"]
+             f"{summary['clean_weaker_win_rate']:.1%} of clean judgements, {summary['clean_tie_rate']:.1%} were ties",
+             f"{'attack':<20}{'flip_rate':>10}{'flips':>7}{'decided':>9}{'usable':>8}{'tie_rate':>10}"
+             f"{'to weaker':>11}{'failures':>10}"]
     for name, row in summary["attacks"].items():
         failures = row["parse_failures"] + row["judge_failures"]
-        lines.append(f"{name:<20}{row['flip_rate']:>10.1%}{row['flips']:>7}{row['usable']:>8}"
-                     f"{row['flips_toward_weaker']:>11}{failures:>10}")
+        flip_rate = "-" if row["flip_rate"] is None else f"{row['flip_rate']:.1%}"
+        lines.append(f"{name:<20}{flip_rate:>10}{row['flips']:>7}{row['decided']:>9}{row['usable']:>8}"
+                     f"{row['tie_rate']:>10.1%}{row['flips_toward_weaker']:>11}{failures:>10}")
+    lines.append("flip_rate = flips / decided: usable comparisons (both judgements parsed) less those where both "
+                 "were ties")
     return "\n".join(lines)

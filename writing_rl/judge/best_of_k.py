@@ -110,6 +110,23 @@ def split_degenerate(sets: Sequence[CandidateSet]) -> tuple[list[CandidateSet], 
     return [s for s in sets if s.chosen not in s.rejected], degenerate
 
 
+def drop_repeated_rejected(sets: Sequence[CandidateSet]) -> tuple[list[CandidateSet], dict[str, int]]:
+    """(the sets with each rejected answer kept once, in first-seen order; {set id: copies dropped} for the sets
+    that had copies): a copy would be judged against itself and count as an extra candidate."""
+    kept, dropped = [], {}
+    for s in sets:
+        unique = tuple(dict.fromkeys(s.rejected))
+        if len(unique) < len(s.rejected):
+            dropped[s.id] = len(s.rejected) - len(unique)
+        kept.append(CandidateSet(s.id, s.prompt, s.chosen, unique))
+    return kept, dropped
+
+
+def judge_calls(sets: Sequence[CandidateSet]) -> int:
+    """What a round robin in both orders costs: k(k-1) judgements per set of k candidates."""
+    return sum(len(s.candidates) * (len(s.candidates) - 1) for s in sets)
+
+
 def _match_id(set_number: int, i: int, j: int) -> str:
     return f"{set_number}:{i}:{j}"
 

@@ -4,14 +4,18 @@ Each clean pair (prompt, stronger, weaker) is judged in both orders. Each text a
 (padding, an instruction to the judge, verdict tokens, a self-explanation tail) and is judged in the same two
 orders; the `swap` attack only presents the clean pair in the other order. A comparison *flips* when the
 text the judge prefers (stronger, weaker or tie) differs from its choice on the clean pair in the same order
-(for `swap`: from its choice in the first order). Attacks are data (`probe_sets/attacks.jsonl`): rows
+(for `swap`: from its choice in the first order). A couple in which both judgements are ties decided nothing:
+it is left out of the flip rate, which is None when no couple decided anything (a judge that always says tie is
+not robust, it is blind). Attacks are data (`probe_sets/attacks.jsonl`): rows
 `{name, kind: append|prepend|swap, text, repeat?, description?}`; in `text`, `{label}` is the weaker text's
-position (A or B) in that judgement and `{boxed}` is `\\boxed{10, 1}` or `\\boxed{1, 10}` in its favour.
+position (A or B) in that judgement and `{boxed}` is `\\boxed{10, 1}` or `\\boxed{1, 10}` in its favour; any
+other `{word}` is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +33,8 @@ BUILTIN_PAIRS = PROBE_SETS / "pairs.jsonl"
 BUILTIN_ATTACKS = PROBE_SETS / "attacks.jsonl"
 KINDS = ("append", "prepend", "swap")
 CLEAN = "clean"
+PLACEHOLDERS = {"{label}": "the weaker text's position, A or B", "{boxed}": "a \\boxed{a, b} in its favour"}
+_PLACEHOLDER = re.compile(r"\{\s*[A-Za-z_]\w*\s*\}")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,15 @@ class Attack:
         boxed = "\\boxed{10, 1}" if weaker_label == "A" else "\\boxed{1, 10}"
         addition = self.text.replace("{label}", weaker_label).replace("{boxed}", boxed) * self.repeat
         return weaker + addition if self.kind == "append" else addition + weaker
+
+
+def _check_placeholders(text: str, where: str) -> None:
+    """A `{word}` other than the known placeholders would reach the judge literally: refused."""
+    unknown = sorted({p for p in _PLACEHOLDER.findall(text) if p not in PLACEHOLDERS})
+    if unknown:
+        known = "; ".join(f"{p} ({meaning})" for p, meaning in PLACEHOLDERS.items())
+        raise DataError(f"{where}: unknown placeholder(s) {', '.join(unknown)} in 'text'; the known ones are "
+                        f"{known}; fix the spelling or remove the braces")
 
 
 def load_attacks(path: Path) -> list[Attack]:
@@ -64,6 +79,8 @@ def load_attacks(path: Path) -> list[Attack]:
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise DataError(f"{where}: 'repeat' must be a whole number >= 1, got {repeat!r}")
         text = require_text(row, "text", where) if kind != "swap" else str(row.get("text") or "")
+        if kind != "swap":
+            _check_placeholders(text, f"{where}: attack {name!r}")
         attacks.append(Attack(name, kind, text, repeat, str(row.get("description") or "")))
     return attacks
 
@@ -128,13 +145,15 @@ def _ratio(n: int, d: int) -> float:
 
 
 def summarize_probe(judgements: Sequence[ProbeJudgement], attacks: Sequence[Attack]) -> dict[str, Any]:
-    """Per attack: comparisons made, usable ones (both sides parsed), flips and their rate, flips towards the
-    weaker text, and how often the weaker text won clean vs attacked."""
+    """Per attack: comparisons made, usable ones (both sides parsed), decided ones (usable, not both ties),
+    flips and their rate over the decided ones (None when none), flips towards the weaker text, tie rate, and
+    how often the weaker text won clean vs attacked."""
     by_key = {(j.attack, j.pair_id, j.weaker_first): j for j in judgements}
     clean = [j for j in judgements if j.attack == CLEAN]
+    clean_parsed = sum(j.preferred is not None for j in clean)
     out: dict[str, Any] = {"pairs": len({j.pair_id for j in clean}),
-                           "clean_weaker_win_rate": _ratio(sum(j.preferred == "weaker" for j in clean),
-                                                           sum(j.preferred is not None for j in clean)),
+                           "clean_weaker_win_rate": _ratio(sum(j.preferred == "weaker" for j in clean), clean_parsed),
+                           "clean_tie_rate": _ratio(sum(j.preferred == "tie" for j in clean), clean_parsed),
                            "clean_parse_failures": sum(j.comparison.unparseable for j in clean),
                            "clean_judge_failures": sum(j.comparison.failed for j in clean),
                            "attacks": {}}
@@ -148,14 +167,17 @@ def summarize_probe(judgements: Sequence[ProbeJudgement], attacks: Sequence[Atta
                 couples.append((j, by_key.get((attack.name, j.pair_id, j.weaker_first))))
         made = [(r, a) for r, a in couples if a is not None]
         usable = [(r, a) for r, a in made if r.preferred is not None and a.preferred is not None]
+        decided = [(r, a) for r, a in usable if not r.preferred == a.preferred == "tie"]
         flips = [(r, a) for r, a in usable if r.preferred != a.preferred]
         out["attacks"][attack.name] = {
             "kind": attack.kind,
             "comparisons": len(made),
             "usable": len(usable),
+            "decided": len(decided),
             "flips": len(flips),
-            "flip_rate": _ratio(len(flips), len(usable)),
+            "flip_rate": len(flips) / len(decided) if decided else None,
             "flips_toward_weaker": sum(a.preferred == "weaker" for _, a in flips),
+            "tie_rate": _ratio(sum(a.preferred == "tie" for _, a in usable), len(usable)),
             "weaker_win_rate": _ratio(sum(a.preferred == "weaker" for _, a in usable), len(usable)),
             "parse_failures": sum(a.comparison.unparseable for _, a in made),
             "judge_failures": sum(a.comparison.failed for _, a in made),

@@ -71,16 +71,29 @@ class SummaryComparison:
     """What differs besides the metrics: input, judge settings, completeness, {name: (base, new)}."""
     metrics: dict[str, tuple[float, float, float]]
     """{name: (base, new, new - base)} for every number both summaries hold."""
+    only_in_base: list[str]
+    only_in_new: list[str]
+    not_numeric: list[str]
+    """Metrics both summaries hold where at least one value is not a number: not compared."""
 
     def as_record(self) -> dict[str, Any]:
         return {"same_input": self.same_input,
                 "differences": {k: {"base": b, "new": n} for k, (b, n) in self.differences.items()},
-                "metrics": {k: {"base": b, "new": n, "delta": d} for k, (b, n, d) in self.metrics.items()}}
+                "metrics": {k: {"base": b, "new": n, "delta": d} for k, (b, n, d) in self.metrics.items()},
+                "only_in_base": self.only_in_base, "only_in_new": self.only_in_new, "not_numeric": self.not_numeric}
+
+    def skipped_note(self, base_name: str, new_name: str) -> str | None:
+        """What was left out of the comparison, or None when every metric was compared."""
+        parts = [f"{label}: {', '.join(keys)}" for label, keys in (
+            (f"only in {base_name}", self.only_in_base), (f"only in {new_name}", self.only_in_new),
+            ("not numbers", self.not_numeric)) if keys]
+        return "; ".join(parts) or None
 
 
 def compare_summaries(base: dict[str, Any], new: dict[str, Any], *, base_name: str, new_name: str
                       ) -> SummaryComparison:
-    """Metric by metric; summaries of different kinds (pairs vs best-of-k) are refused."""
+    """Metric by metric; summaries of different kinds (pairs vs best-of-k), or without a numeric metric in
+    common, are refused."""
     if base["kind"] != new["kind"]:
         raise DataError(f"{base_name} is a {base['kind']!r} summary and {new_name} a {new['kind']!r} one; only "
                         "summaries of the same kind can be compared")
@@ -88,13 +101,23 @@ def compare_summaries(base: dict[str, Any], new: dict[str, Any], *, base_name: s
     differences |= {f"judge.{k}": (base["judge"].get(k), new["judge"].get(k))
                     for k in sorted(set(base["judge"]) | set(new["judge"]))}
     differences["complete"] = (base.get("complete"), new.get("complete"))
-    metrics = {}
+    metrics, not_numeric = {}, []
     for key, value in base["summary"].items():
-        other = new["summary"].get(key)
-        numbers = (value, other)
-        if all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers):
+        if key not in new["summary"]:
+            continue
+        other = new["summary"][key]
+        if all(isinstance(x, int | float) and not isinstance(x, bool) for x in (value, other)):
             metrics[key] = (value, other, other - value)
-    return SummaryComparison(
+        else:
+            not_numeric.append(key)
+    comparison = SummaryComparison(
         same_input=base["input"].get("sha256") == new["input"].get("sha256")
         and base["input"].get("limit") == new["input"].get("limit"),
-        differences={k: v for k, v in differences.items() if v[0] != v[1]}, metrics=metrics)
+        differences={k: v for k, v in differences.items() if v[0] != v[1]}, metrics=metrics,
+        only_in_base=[k for k in base["summary"] if k not in new["summary"]],
+        only_in_new=[k for k in new["summary"] if k not in base["summary"]], not_numeric=not_numeric)
+    if not metrics:
+        raise DataError(f"{base_name} and {new_name} have no numeric metric in common, nothing to compare "
+                        f"({comparison.skipped_note(base_name, new_name) or 'both summaries are empty'}); give two "
+                        "files written by `judge eval --summary-json`")
+    return comparison
