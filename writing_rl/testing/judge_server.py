@@ -249,6 +249,8 @@ class JudgeServer:
             return "I could not find two responses to compare. [[C]]"
         qa = self._quality(found["A"].group(1)) + self.config.first_position_bonus
         qb = self._quality(found["B"].group(1))
+        if self.config.mode == "scores" and self.config.quality != "marker":  # GenRM scores are 1-10
+            qa, qb = (round(min(10.0, max(1.0, q)), 2) for q in (qa, qb))
         if self.config.mode == "scores":
             return f"Principles: clarity, craft. Response A scores {qa:g}, B scores {qb:g}.\n\\boxed{{{qa:g}, {qb:g}}}"
         verdict = "A" if qa > qb else "B" if qb > qa else "C"
