@@ -47,6 +47,9 @@ class BrpoStats:
     compared: int = 0
     wins: int = 0
     failures: int = 0
+    unparsed: int = 0
+    """Members with a judgement whose verdict could not be parsed (reward -1, like a loss; counted apart so a
+    judge or prompt file that stops answering in format shows in the metrics, not only as a lower win rate)."""
     consistent: int = 0
     late_members: int = 0
     duplicate_sessions: int = 0
@@ -161,6 +164,7 @@ class BrpoGroupScorer:
             stats.compared += 1
             stats.wins += outcome.reward > 0
             stats.failures += outcome.failed
+            stats.unparsed += not outcome.failed and any(v.comparison.verdict is None for v in outcome.votes)
             stats.consistent += outcome.consistent
 
     async def drain(self) -> None:

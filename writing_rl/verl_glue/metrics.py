@@ -26,6 +26,7 @@ def _brpo_group_metrics(prefix: str, b0: dict[str, Any], b1: dict[str, Any]) -> 
         f"{prefix}/win_rate": _ratio(_delta(b0, b1, "wins"), compared),
         f"{prefix}/both_order_consistency": _ratio(_delta(b0, b1, "consistent"), compared),
         f"{prefix}/judge_failure_rate": _ratio(_delta(b0, b1, "failures"), compared),
+        f"{prefix}/parse_failure_rate": _ratio(_delta(b0, b1, "unparsed"), compared),
     }
 
 
