@@ -293,6 +293,8 @@ def test_keys_reach_only_their_endpoint_never_files_or_output(writers: WriterSer
     ('base_url = "http://x/v1"\nmodel = "m"\nmax_tokens = "many"', r"\[policy\]: max_tokens must be a number"),
     ('base_url = "x/v1"\nmodel = "m"', r"\[policy\]: base_url='x/v1' must start with http://"),
     ('base_url = "http://x/v1"\nmodel = "m"\nusd_per_mtok_in = -1', r"usd_per_mtok_in must be a number >= 0"),
+    ('base_url = "http://x/v1"\nmodel = ""', r"\[policy\]: model must be a non-empty string"),  # M20: not `name`
+    ('base_url = "http://x/v1"\nmodel = "m"\ncache_path = "/"', r"\[policy\]: cache_path '/' is a directory"),  # M20
 ])
 def test_endpoints_file_errors_name_the_table_and_key(tmp_path: Path, table: str, expected: str) -> None:
     path = tmp_path / "endpoints.toml"

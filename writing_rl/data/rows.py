@@ -131,8 +131,8 @@ def row_id(row: dict[str, Any], where: str) -> str | None:
     return str(value)
 
 
-def unique_ids(ids: Sequence[str | None], where: Callable[[int], str], generated: Callable[[int], str]
-               ) -> list[str]:
+def unique_ids(ids: Sequence[str | None], where: Callable[[int], str], generated: Callable[[int], str],
+               generated_from: str = "its position") -> list[str]:
     """One id per row (row numbers from 1): the row's own, or `generated(number)` for a row without one.
 
     A clash is reported with the row that holds the id first, and says when one side's id was
@@ -143,7 +143,7 @@ def unique_ids(ids: Sequence[str | None], where: Callable[[int], str], generated
     for number, own in enumerate(ids, start=1):
         value, is_generated = (own, False) if own is not None else (generated(number), True)
         if value in first:
-            raise DataError(_clash(where(number), value, is_generated, *first[value]))
+            raise DataError(_clash(where(number), value, is_generated, *first[value], generated_from))
         first[value] = (number, is_generated)
         result.append(value)
     return result
@@ -163,11 +163,12 @@ def identified_rows(rows: Sequence[dict[str, Any]], label: str, *,
     return [(i, where(n), row) for n, (i, row) in enumerate(zip(ids, rows, strict=True), start=1)]
 
 
-def _clash(where: str, value: str, is_generated: bool, first_row: int, first_generated: bool) -> str:
+def _clash(where: str, value: str, is_generated: bool, first_row: int, first_generated: bool,
+           generated_from: str) -> str:
     if is_generated:
-        return (f"{where}: this row has no id, and the id generated from its position, {value!r}, is already "
+        return (f"{where}: this row has no id, and the id generated from {generated_from}, {value!r}, is already "
                 f"the id of row {first_row}; give every row an id (or none)")
     if first_generated:
-        return (f"{where}: id {value!r} is also the id generated from the position of row {first_row}, which has "
-                "no id; give every row an id (or none)")
+        return (f"{where}: id {value!r} is also the id generated from {generated_from.replace('its ', 'the ')} of row "
+                f"{first_row}, which has no id; give every row an id (or none)")
     return f"{where}: duplicate id {value!r} (first in row {first_row}); ids must be unique"

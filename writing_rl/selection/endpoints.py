@@ -109,6 +109,12 @@ def _endpoint(table: Any, where: str, default_name: str | None) -> Endpoint:
     for key in ("base_url", "model"):
         if key not in table:
             raise DataError(f"{where}: missing key {key!r}")
+        if not isinstance(table[key], str) or not table[key].strip():
+            raise DataError(f"{where}: {key} must be a non-empty string")
+    cache = table.get("cache_path")
+    if isinstance(cache, str) and Path(cache).is_dir():
+        raise DataError(f"{where}: cache_path {cache!r} is a directory; give a file name, e.g. "
+                        f"{Path(cache) / 'judge_cache.sqlite'}")
     name = table.get("name", default_name if default_name is not None else table["model"])
     if not isinstance(name, str) or not name.strip():
         raise DataError(f"{where}: name must be a non-empty string")
