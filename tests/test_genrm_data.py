@@ -200,3 +200,22 @@ def test_M6_genrm_rl_refuses_contradictory_or_repeated_raw_pairs(tmp_path: Path,
     result = call_cli("data", "genrm-rl", str(source), "--out-dir", str(tmp_path / "rl"))
     assert result.returncode == 2 and message in result.stderr and "row 1" in result.stderr
     assert "writing-rl data pairs" in result.stderr and not (tmp_path / "rl/train.parquet").exists()
+
+
+def test_M21_data_pairs_input_messages_list_csv_and_say_how_ids_are_made(tmp_path: Path) -> None:
+    folder = tmp_path / "pairs_dir"
+    folder.mkdir()
+    result = call_cli("data", "pairs", str(folder), "--out-dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "give a preference file (.jsonl, .json, .csv or .parquet)" in result.stderr
+    text = tmp_path / "pairs.txt"
+    text.write_text("prompt,chosen,rejected\n")
+    result = call_cli("data", "pairs", str(text), "--out-dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and ".csv" in result.stderr
+    row = {"prompt": "P", "chosen": "A text", "rejected": "B text"}
+    source = tmp_path / "clash.jsonl"
+    from writing_rl.data.preference_pairs import _content_id
+
+    source.write_text(json.dumps(row) + "\n" + json.dumps({**row, "prompt": "Q", "id": _content_id("P", "A text",
+                                                                                                  "B text")}) + "\n")
+    result = call_cli("data", "pairs", str(source), "--out-dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "generated from the texts of row 1" in result.stderr

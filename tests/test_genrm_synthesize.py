@@ -229,3 +229,145 @@ def test_the_trace_is_the_teachers_whole_output_reasoning_included(teacher: Judg
     assert report["kept_pairs"] == 1 and report["dropped_no_verdict"] == 1 and report["parse_failures"] == 1
     rows = pq.read_table(out).to_pylist()
     assert [r["messages"][2]["content"] for r in rows] == [thinking, swapped]
+
+
+def test_M9_a_run_that_would_write_fewer_rows_does_not_silently_replace_a_larger_output(
+        teacher: JudgeServerProcess, tmp_path: Path) -> None:
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 2), (7, 3), (6, 1), (9, 4)])
+    out = tmp_path / "sft.parquet"
+    full = synthesize(teacher, pairs, out)
+    assert full.returncode == 0, full.stderr
+    written = pq.read_table(out).to_pylist()
+    assert len(written) == 8
+    paid = teacher.stats()["requests"]
+
+    quick = synthesize(teacher, pairs, out, "--limit", "1")
+    assert quick.returncode == 2
+    assert (f"--out {out}: holds 8 row(s) from an earlier run, and this run of 1 pair(s) writes 2 at most"
+            in quick.stderr)
+    assert "give another --out, or add --replace" in quick.stderr
+    assert teacher.stats()["requests"] == paid and pq.read_table(out).to_pylist() == written
+
+    replaced = synthesize(teacher, pairs, out, "--limit", "1", "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"warning: replaced {out}: it held 8 row(s) from an earlier run, now 2" in replaced.stderr
+    assert pq.read_table(out).to_pylist() == written[:2]
+    assert "--replace" in call_cli("genrm", "synthesize", "--help").stdout
+
+
+def test_M10_a_second_run_on_the_same_out_is_refused_at_once(teacher: JudgeServerProcess, tmp_path: Path) -> None:
+    teacher.configure(latency_s=0.4)
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 2)] * 8)
+    out = tmp_path / "sft.parquet"
+    first = cli_process("genrm", "synthesize", "--pairs", str(pairs), "--out", str(out), "--json", "--base-url",
+                        teacher.base_url, "--max-concurrency", "1")
+    try:
+        wait_for_requests(teacher, 1, process=first)
+        second = synthesize(teacher, pairs, out)
+        assert first.poll() is None, "the first run ended before the second was tried"
+    finally:
+        stdout, stderr = first.communicate(timeout=120)
+    assert second.returncode == 2 and second.stdout == ""
+    assert (f"--out {out}: another `writing-rl genrm synthesize` is writing this file (it holds {out}.lock); "
+            "wait for it to finish, or give another --out") in second.stderr
+    assert first.returncode == 0, stderr
+    assert json.loads(stdout)["sft_rows"] == 16 and len(pq.read_table(out)) == 16
+    assert teacher.stats()["requests"] == 16  # only the first run paid
+
+    teacher.configure(latency_s=0.0)
+    again = synthesize(teacher, pairs, out)  # the lock is released with the run
+    assert again.returncode == 0, again.stderr
+
+
+def test_M11_the_cache_may_not_be_an_input_and_a_cache_that_is_no_database_is_named_by_its_option(
+        teacher: JudgeServerProcess, tmp_path: Path) -> None:
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 2)])
+    pairs_text = pairs.read_text()
+    out = tmp_path / "sft.parquet"
+
+    as_pairs = synthesize(teacher, pairs, out, "--cache", str(pairs))
+    assert as_pairs.returncode == 2
+    assert f"--cache {pairs}: is the --pairs file, an input of this command" in as_pairs.stderr
+    template = tmp_path / "genrm.toml"
+    template.write_text(GENRM.path.read_text())
+    as_template = synthesize(teacher, pairs, out, "--template", str(template), "--cache", str(template))
+    assert as_template.returncode == 2
+    assert f"--cache {template}: is the --template file, an input of this command" in as_template.stderr
+
+    notes = tmp_path / "notes.sqlite"
+    notes.write_text("these are my notes, not a judge cache\n" * 20)
+    not_a_cache = synthesize(teacher, pairs, out, "--cache", str(notes))
+    assert not_a_cache.returncode == 2
+    assert (f"--cache {notes}: cannot be used as the judge cache (file is not a database); give another file with "
+            "--cache") in not_a_cache.stderr
+    assert "cache_path" not in not_a_cache.stderr
+    assert teacher.stats()["requests"] == 0 and pairs.read_text() == pairs_text and not out.exists()
+
+
+def test_M12_an_out_that_is_a_directory_gets_a_parquet_name_suggested(teacher: JudgeServerProcess,
+                                                                      tmp_path: Path) -> None:
+    folder = tmp_path / "outdir.parquet"
+    folder.mkdir()
+    result = synthesize(teacher, write_pairs(tmp_path / "pairs.jsonl", [(8, 2)]), folder)
+    assert result.returncode == 2
+    assert f"--out {folder}: is a directory; give a file name, e.g. {folder / 'sft.parquet'}" in result.stderr
+    assert "results.jsonl" not in result.stderr
+
+
+def test_M13_nan_and_infinite_prices_are_refused_like_negative_ones(teacher: JudgeServerProcess,
+                                                                    tmp_path: Path) -> None:
+    pairs = write_pairs(tmp_path / "pairs.jsonl", [(8, 2)])
+    for option, value in (("--usd-per-mtok-in", "nan"), ("--usd-per-mtok-out", "inf"),
+                          ("--usd-per-mtok-out", "-inf")):
+        result = synthesize(teacher, pairs, tmp_path / "sft.parquet", "--dry-run", f"{option}={value}")
+        assert result.returncode == 2 and result.stdout == ""
+        assert f"argument {option}: '{value}' is not a finite number" in result.stderr
+
+
+def test_M24_a_file_that_is_not_pairs_says_what_it_looks_like_and_which_file_to_give(
+        teacher: JudgeServerProcess, tmp_path: Path) -> None:
+    litbench = tmp_path / "litbench.jsonl"
+    litbench.write_text(json.dumps({"prompt": "[WP] A lighthouse.", "chosen_story": "QUALITY=8 The tide came.",
+                                    "rejected_story": "QUALITY=2 It was a lighthouse.", "chosen_upvotes": 40,
+                                    "rejected_upvotes": 3}) + "\n")
+    convert = "convert it with `writing-rl data pairs FILE --out-dir DIR` and give DIR/train.parquet"
+    raw = synthesize(teacher, litbench, tmp_path / "sft.parquet")
+    assert raw.returncode == 2
+    assert f"{litbench}, row 1: missing field 'chosen'; this looks like a raw LitBench file" in raw.stderr
+    assert convert in raw.stderr
+    # the other commands that read pairs share the reader, and the hint
+    for command in (["judge", "eval", "--pairs", str(litbench), "--base-url", teacher.base_url],
+                    ["data", "genrm-rl", str(litbench), "--out-dir", str(tmp_path / "rl")]):
+        result = call_cli(*command)
+        assert result.returncode == 2 and convert in result.stderr, result.stderr
+
+    # following the hint works
+    assert call_cli("data", "pairs", str(litbench), "--out-dir", str(tmp_path / "pairs")).returncode == 0
+    sft = tmp_path / "sft.parquet"
+    made = synthesize(teacher, tmp_path / "pairs" / "train.parquet", sft)
+    assert made.returncode == 0, made.stderr
+
+    assert call_cli("data", "genrm-rl", str(tmp_path / "pairs"), "--out-dir", str(tmp_path / "rl")).returncode == 0
+    rl_rows = tmp_path / "rl" / "train.parquet"
+    as_rl = synthesize(teacher, rl_rows, tmp_path / "again.parquet")
+    assert as_rl.returncode == 2
+    assert (f"{rl_rows}, row 1: field 'prompt' must be a string, got array; this looks like a verl RL parquet"
+            in as_rl.stderr)
+    assert "give the pairs file instead, the train.parquet of `writing-rl data pairs`" in as_rl.stderr
+
+    as_sft = synthesize(teacher, sft, tmp_path / "again.parquet")
+    assert as_sft.returncode == 2
+    assert f"{sft}, row 1: missing field 'prompt'; this looks like an SFT parquet" in as_sft.stderr
+    assert "give the pairs file it was made from, the train.parquet of `writing-rl data pairs`" in as_sft.stderr
+
+
+def test_M25_every_call_404_from_a_base_url_without_v1_suggests_adding_it(teacher: JudgeServerProcess,
+                                                                          tmp_path: Path) -> None:
+    root = teacher.base_url.removesuffix("/v1")
+    result = call_cli("genrm", "synthesize", "--pairs", str(write_pairs(tmp_path / "pairs.jsonl", [(8, 2)])),
+                      "--out", str(tmp_path / "sft.parquet"), "--json", "--base-url", root, "--model", "test-judge")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["judge_failures"] == 2
+    assert (f"no judgement gave a verdict (see judge_failures and parse_failures); every call got HTTP 404 (not "
+            f"found) from {root}; OpenAI-compatible servers answer under /v1: try --base-url {root}/v1"
+            in result.stderr)

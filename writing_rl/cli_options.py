@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from writing_rl.judge.settings import OUTPUT_CONSTRAINTS, JudgeSettings
 
@@ -19,11 +20,14 @@ def positive_int(text: str) -> int:
 
 
 def usd_per_mtok(text: str) -> float:
-    """An argparse type: a price in US dollars per million tokens (>= 0)."""
+    """An argparse type: a price in US dollars per million tokens (finite, >= 0)."""
     try:
         value = float(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number; give a price in US dollars per million "
+                                         "tokens, e.g. 3 or 0.15")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must be >= 0 (US dollars per million tokens)")
     return value

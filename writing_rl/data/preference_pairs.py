@@ -49,10 +49,14 @@ class PairsResult:
 
 def read_preference_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a .csv (header line, UTF-8, every cell read as text) or of anything `read_rows` reads."""
-    if path.suffix.lower() != ".csv":
-        return read_rows(path)
-    if not path.is_file():
-        return read_rows(path)  # the same "not found" / "is a directory" errors
+    kinds = ".jsonl, .json, .csv or .parquet"
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give a preference file ({kinds})")
+    if path.exists() and path.suffix.lower() not in (".csv", ".jsonl", ".json", ".parquet"):
+        what = f"file type {path.suffix!r}" if path.suffix else "file without an extension"
+        raise DataError(f"{path}: unsupported {what}; give a preference file ({kinds})")
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return read_rows(path)  # (and its "not found" error)
     read_user_text(path, DataError)  # encoding problems named with their line
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -80,6 +84,37 @@ def detect_layout(path: Path, rows: list[dict[str, Any]], layout: str) -> tuple[
     expected = "; ".join(f"{name}: {', '.join(names.values())}" for name, names in LAYOUTS.items())
     raise DataError(f"{path}: no known layout in columns {sorted(columns)}; expected {expected} (rename the "
                     "columns, or pick a layout with --layout)")
+
+
+_CONVERT = "`writing-rl data pairs FILE --out-dir DIR` and give DIR/train.parquet"
+
+
+def pair_texts(row: dict[str, Any], where: str) -> dict[str, str]:
+    """The prompt, chosen and rejected texts of a row of our pairs file. A row without them is refused, and where it
+    looks like a row of another kind of file the message says which kind and which file to give instead."""
+    try:
+        return {key: require_text(row, key, where) for key in ("prompt", "chosen", "rejected")}
+    except DataError as exc:
+        hint = _not_pairs_hint(row)
+        if hint is None:
+            raise
+        raise DataError(f"{exc}; {hint}") from exc
+
+
+def _not_pairs_hint(row: dict[str, Any]) -> str | None:
+    columns = set(row)
+    if set(LAYOUTS["litbench"].values()) <= columns:
+        return f"this looks like a raw LitBench file (chosen_story, rejected_story): convert it with {_CONVERT}"
+    if "messages" in columns:
+        return ("this looks like an SFT parquet (a 'messages' column, as `writing-rl genrm synthesize` writes), not "
+                "pairs: give the pairs file it was made from, the train.parquet of `writing-rl data pairs`")
+    if "reward_model" in columns:
+        return ("this looks like a verl RL parquet (a chat 'prompt' and 'reward_model', as `writing-rl data build` "
+                "and `writing-rl data genrm-rl` write), not pairs: give the pairs file instead, the train.parquet of "
+                "`writing-rl data pairs`")
+    if not {"chosen", "rejected"} <= columns:
+        return f"pairs need the fields prompt, chosen and rejected; for a file of another layout run {_CONVERT}"
+    return None
 
 
 def _content_id(prompt: str, chosen: str, rejected: str) -> str:
@@ -136,7 +171,7 @@ def convert_pairs(input_path: Path, *, layout: str = "auto", min_words: int | No
             kept.append((number, own_id, texts))
 
     ids = unique_ids([own for _, own, _ in kept], lambda i: where(kept[i - 1][0]),
-                     generated=lambda i: _content_id(*kept[i - 1][2]))
+                     generated=lambda i: _content_id(*kept[i - 1][2]), generated_from="its texts")
     pairs = [dict(zip(PAIR_COLUMNS, (pair_id, *texts), strict=True)) for pair_id, (_, _, texts) in zip(ids, kept,
                                                                                                        strict=True)]
     return pairs, result

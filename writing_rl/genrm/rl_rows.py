@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from writing_rl.data.build import move_stale_test_file, write_rows
-from writing_rl.data.rows import DataError, identified_rows, read_rows, require_text
+from writing_rl.data.preference_pairs import pair_texts
+from writing_rl.data.rows import DataError, identified_rows, read_rows
 from writing_rl.prompts import PromptTemplate, TemplateError, load_template
 
 GENRM_DATA_SOURCE = "genrm_pairwise"
@@ -44,7 +45,7 @@ def read_pairs(path: Path) -> list[dict[str, str]]:
     pairs = []
     first_at: dict[tuple[str, str, str], str] = {}
     for pair_id, where, row in identified_rows(rows, str(path), generated=lambda n: str(n - 1)):
-        texts = {key: require_text(row, key, where) for key in ("prompt", "chosen", "rejected")}
+        texts = pair_texts(row, where)
         if texts["chosen"].strip() == texts["rejected"].strip():
             raise DataError(f"{where}: 'chosen' and 'rejected' are the same text, so neither side is "
                             "preferred; remove the pair (`writing-rl data pairs` drops such pairs)")

@@ -234,8 +234,9 @@ class JudgeClient:
     def _request_error(self, status: int, payload: bytes) -> JudgeRequestError:
         """A 4xx as a JudgeRequestError; a 404 from a base URL without /v1 suggests adding it."""
         detail = self._error_detail(payload)
-        if status == 404 and not self._base_url.endswith("/v1"):
-            detail += f" (did you mean {self._base_url}/v1 ?)"
+        suggestion = with_v1(self._base_url)
+        if status == 404 and suggestion:
+            detail += f" (did you mean {suggestion} ?)"
         return JudgeRequestError(status, detail)
 
     def _headers(self) -> dict[str, str]:
@@ -274,6 +275,13 @@ class JudgeClient:
             return [str(m["id"]) for m in json.loads(payload).get("data", [])]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise JudgeRequestError(status, f"unexpected /models body: {exc}") from exc
+
+
+def with_v1(base_url: str) -> str | None:
+    """`BASE/v1` for a base URL without the /v1 that OpenAI-compatible servers answer under (the usual cause of
+    HTTP 404 on every call); None when it ends in /v1 already."""
+    url = base_url.rstrip("/")
+    return None if url.endswith("/v1") else f"{url}/v1"
 
 
 def _outcome_error(state: RetryCallState) -> BaseException | None:

@@ -15,7 +15,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from writing_rl.data.rows import DataError, identified_rows, read_rows, require_text
+from writing_rl.data.preference_pairs import pair_texts
+from writing_rl.data.rows import DataError, identified_rows, read_rows
 from writing_rl.judge.pairwise import Comparison, PairwiseJudge
 from writing_rl.judge.parsing import Verdict
 
@@ -63,8 +64,7 @@ def load_pairs(path: str | Path, rows: Sequence[dict[str, Any]] | None = None) -
     if not rows:
         raise DataError(f"{path}: no rows")
 
-    return [PreferencePair(pair_id, require_text(row, "prompt", where), require_text(row, "chosen", where),
-                           require_text(row, "rejected", where))
+    return [PreferencePair(pair_id, **pair_texts(row, where))
             for pair_id, where, row in identified_rows(rows, str(path))]
 
 

@@ -29,6 +29,8 @@ class Comparison:
     raw: str
     reply: JudgeReply | None
     error: str | None = None
+    status: int | None = None
+    """The HTTP status of a request the judge refused (a 4xx other than 429); None otherwise."""
 
     @property
     def failed(self) -> bool:
@@ -94,7 +96,7 @@ class PairwiseJudge:
             if exc.status not in self._reported_statuses:
                 self._reported_statuses.add(exc.status)
                 logger.error("judge rejected a request (%s); check the judge settings", exc)
-            return Comparison(None, None, "", None, error=str(exc))
+            return Comparison(None, None, "", None, error=str(exc), status=exc.status)
         if template.output == "scores":
             scores = parse_scores(reply.text)
             return Comparison(verdict_from_scores(scores), scores, reply.text, reply)
