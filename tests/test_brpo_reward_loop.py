@@ -136,11 +136,14 @@ def test_failures_score_zero_and_groups_of_one(ray_local: None, tokenizer_dir: s
     uid = f"uid-{uuid.uuid4()}"
     texts = [f"t{s} QUALITY={s + 2}" for s in range(G)]
     ref = choose_reference(list(range(G)), uid, seed=0)
-    broken = (ref + 1) % G
+    broken, unreadable = (ref + 1) % G, (ref + 2) % G
     texts[broken] += " JUDGE_FAULT=error_500"
+    texts[unreadable] += " JUDGE_FAULT=no_verdict"
     config = make_config(tokenizer_dir, genrm_server, experiment, "+reward.reward_kwargs.judge.max_retries=1")
     with reward_workers(config) as workers:
         results = ray.get([send(workers, rollout_data(tokenizer, row(0), t, uid, s)) for s, t in enumerate(texts)])
+        coordinator = ray.get_actor(f"writing_rl_coordinator:{experiment}")
+        metrics = ray.get(coordinator.step_metrics.remote())
         # validation rows: groups of one (val_kwargs.n = 1)
         with_ref = ray.get(send(workers, rollout_data(tokenizer, row(1, "test", "QUALITY=5 ref"), "QUALITY=8 mine",
                                                       f"val-{uuid.uuid4()}", 0)))
@@ -152,6 +155,9 @@ def test_failures_score_zero_and_groups_of_one(ray_local: None, tokenizer_dir: s
     assert results[ref]["reward_score"] == 0.0 and results[ref]["reward_extra_info"]["brpo_is_reference"]
     others = [s for s in range(G) if s not in (ref, broken)]
     assert all(abs(results[s]["reward_score"]) == 1.0 for s in others)
+    assert results[unreadable]["reward_score"] == -1.0  # an unparseable verdict is a loss, and it is counted:
+    assert metrics["brpo/parse_failure_rate"] == pytest.approx(1 / (G - 1))
+    assert metrics["brpo/judge_failure_rate"] == pytest.approx(1 / (G - 1))
     # through verl's compute_advantage with the brpo estimator: the failed rollout gets no advantage
     data, _ = advantages_for({uid: results}, tokenizer, threshold=1.0)
     assert torch.all(data.batch["advantages"][broken] == 0) and torch.all(data.batch["advantages"][ref] == 0)
