@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.demo-installed
 WHEELS := .cache/wheels
 LLAMA_VERSION := 0.3.36
 
-.PHONY: venv test test-quick lint demo rehearse smollm2 bench clean
+.PHONY: venv test test-quick lint demo rehearse smollm2 bench learn clean
 
 venv: $(STAMP)
 
@@ -68,6 +68,11 @@ demo: $(DEMO_STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/judge_throughput.py
+
+# Does it learn? Four short runs of verl's real trainer on CPU against judges with a known preference, then the
+# final policy vs the base model with `eval policy` (about 35 min; docs/learning-benchmark.md). LEARN_ARGS for more.
+learn: $(STAMP)
+	$(PY) benchmarks/learning.py $(LEARN_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache outputs
