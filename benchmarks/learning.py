@@ -70,7 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-samples", type=int, default=2, help="texts per held-out prompt and side")
     parser.add_argument("--noise", type=float, default=1.0, help="sd of the judges' noise (quality is 0-10)")
     parser.add_argument("--position-bias", type=float, default=0.5, help="added to the first response's quality")
-    return parser.parse_args(argv)
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild summary.json, report.md and curves.png from the runs already in --out-dir")
+    args = parser.parse_args(argv)
+    if args.report_only and args.out_dir is None:
+        parser.error("--report-only needs the --out-dir of a benchmark run")
+    return args
 
 
 def writing_rl_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -149,8 +154,9 @@ def final_weights(job: Any, steps: int) -> dict[str, Any]:
 
 
 def evaluate(name: str, policy_texts: list[list[str]], base_file: Path, held_out: Path, out: Path,
-             args: argparse.Namespace) -> dict[str, Any]:
-    """`writing-rl eval policy`: the final policy against the base model on held-out prompts, honest judge."""
+             args: argparse.Namespace) -> None:
+    """`writing-rl eval policy`: the final policy against the base model on held-out prompts, honest judge
+    (its summary.json, per-prompt rows and report go to the run's eval/ folder)."""
     from writing_rl.testing.server_process import JudgeServerProcess
 
     ids = [json.loads(line)["id"] for line in held_out.read_text().splitlines()]
@@ -158,38 +164,67 @@ def evaluate(name: str, policy_texts: list[list[str]], base_file: Path, held_out
                              [{"id": i, "response": t} for i, t in zip(ids, policy_texts, strict=True)])
     with JudgeServerProcess(mode="verdict", quality="honest", noise=args.noise,
                             first_position_bonus=args.position_bias, seed=11) as judge:
-        done = writing_rl_cli("eval", "policy", "--prompts", str(held_out), "--policy", str(policy_file),
+        writing_rl_cli("eval", "policy", "--prompts", str(held_out), "--policy", str(policy_file),
                               "--baseline", str(base_file), "--out-dir", str(out / "eval"), "--json",
                               "--no-criteria", "--base-url", judge.base_url, "--model", "test-judge",
                               "--api-key-env", EVAL_KEY_ENV, env={EVAL_KEY_ENV: "local"})
     print(f"[{name}] evaluated: {out / 'eval/report.html'}", flush=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def climbed_prompts(job: Any, name: str) -> int:
+def climbed_prompts(run_folder: Path, name: str) -> int:
     from writing_rl.curriculum.index_file import history_path, index_path, read_history
 
-    history = history_path(index_path(job.out_dir / "run", f"learn-{name}"))
+    history = history_path(index_path(run_folder / "run", f"learn-{name}"))
     return len({record["id"] for record in read_history(history)}) if history.is_file() else 0
+
+
+def outcome_of(name: str, out: Path, model: str) -> Any:
+    """A finished run, read back from its folder: verl's metrics and rollout dumps, the evaluation's summary, the
+    index history, and the wall time the benchmark recorded (run.json)."""
+    from writing_rl.testing.learning_report import RunOutcome, read_metrics, read_rollouts
+
+    folder, plan = out / name, RUNS[name]
+    recorded = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {}
+    return RunOutcome(name=name, method=plan.method, judge=plan.judge, model=model,
+                      steps=read_metrics(folder / "metrics.jsonl"), rollouts=read_rollouts(folder / "rollouts"),
+                      evaluation=json.loads((folder / "eval/summary.json").read_text()),
+                      climbed_prompts=climbed_prompts(folder, name) if plan.method == "writing_rl" else None,
+                      wall_s=float(recorded.get("wall_s", 0.0)))
+
+
+def report(out: Path, names: list[str], model: str, notes: list[str], command: str) -> None:
+    """summary.json, curves.png and report.md from the runs' folders; the table printed."""
+    from writing_rl.testing.learning_report import plain_table, plot_curves, render_markdown, summary_entry, table
+    from writing_rl.testing.learning_task import honest_quality
+
+    runs = [outcome_of(name, out, model) for name in names if (out / name / "eval/summary.json").is_file()]
+    naive = next((r for r in runs if r.method == "grpo"), None)
+    entries = [summary_entry(run, naive) for run in runs]
+    (out / "summary.json").write_text(json.dumps(entries, indent=2) + "\n")
+    base_texts = [json.loads(line)["response"] for line in (out / "data/base_responses.jsonl").read_text().splitlines()]
+    plot = plot_curves(runs, [honest_quality(t) for texts in base_texts for t in texts], out / "curves.png")
+    (out / "report.md").write_text(render_markdown(entries, plot, command, notes))
+    print(plain_table(table(entries)))
+    for note in notes:
+        print(note)
+    print(f"report: {out / 'report.md'}; summary: {out / 'summary.json'}; curves: {plot}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ["VERL_PLATFORM"] = "cpu"  # this process writes models and composes configs before the jobs
-    from writing_rl.testing.learning_report import (
-        RunOutcome,
-        plain_table,
-        plot_curves,
-        read_metrics,
-        read_rollouts,
-        render_markdown,
-        summary_entry,
-        table,
-    )
-    from writing_rl.testing.learning_task import honest_quality, pretrain_base_model, sample_texts
+    from writing_rl.testing.learning_task import pretrain_base_model, sample_texts
 
     out = args.out_dir or REPO / "outputs/learning" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/learning.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    notes = [f"{args.steps} steps x {args.batch_size} prompts x {args.group_size} rollouts, lr {args.lr}, judge "
+             f"noise sd {args.noise}, first-position bias {args.position_bias}",
+             f"held-out evaluation: {args.eval_prompts} prompts x {args.eval_samples} samples, final policy vs base "
+             "model, honest judge, both orders"]
+    if args.report_only:
+        report(out, args.runs, str(args.model or out / "base-model"), notes, command.strip())
+        return 0
     started = time.monotonic()
     base = args.model.resolve() if args.model else pretrain_base_model(out / "base-model").resolve()
     data = build_data(out, base, args)
@@ -199,38 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     ids = [json.loads(line)["id"] for line in data["held_out"].read_text().splitlines()]
     base_file = write_rows(out / "data/base_responses.jsonl",
                            [{"id": i, "response": t} for i, t in zip(ids, base_texts, strict=True)])
-    base_qualities = [honest_quality(t) for texts in base_texts for t in texts]
-
-    runs: list[RunOutcome] = []
     for name in args.runs:
-        plan = RUNS[name]
         run_started = time.monotonic()
-        job, _ = train(name, plan, base, data, out / name, args)
+        job, _ = train(name, RUNS[name], base, data, out / name, args)
         policy_texts = sample_texts(base, held_out, args.eval_samples, weights=final_weights(job, args.steps),
                                     **sample)
-        runs.append(RunOutcome(name=name, method=plan.method, judge=plan.judge, model=str(base),
-                               steps=read_metrics(job.metrics_path), rollouts=read_rollouts(out / name / "rollouts"),
-                               evaluation=evaluate(name, policy_texts, base_file, data["held_out"], out / name, args),
-                               climbed_prompts=climbed_prompts(job, name) if plan.method == "writing_rl" else None))
-        runs[-1].wall_s = time.monotonic() - run_started
-
-    naive = next((r for r in runs if r.method == "grpo"), None)
-    from writing_rl.testing.learning_report import seconds_per_step
-
-    naive_seconds = seconds_per_step(naive.steps) if naive else None
-    entries = [summary_entry(run, naive_seconds) for run in runs]
-    (out / "summary.json").write_text(json.dumps(entries, indent=2) + "\n")
-    plot = plot_curves(runs, base_qualities, out / "curves.png")
-    command = "python benchmarks/learning.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    notes = [f"base model: {base}; {args.steps} steps x {args.batch_size} prompts x {args.group_size} rollouts, "
-             f"lr {args.lr}, judge noise sd {args.noise}, first-position bias {args.position_bias}",
-             f"held-out evaluation: {len(held_out)} prompts x {args.eval_samples} samples, honest judge, both orders",
-             f"total wall time {time.monotonic() - started:.0f} s"]
-    (out / "report.md").write_text(render_markdown(entries, plot, command.strip(), notes))
-    print(plain_table(table(entries)))
-    for note in notes:
-        print(note)
-    print(f"report: {out / 'report.md'}; summary: {out / 'summary.json'}; curves: {plot}")
+        evaluate(name, policy_texts, base_file, data["held_out"], out / name, args)
+        (out / name / "run.json").write_text(json.dumps({"wall_s": time.monotonic() - run_started}) + "\n")
+    notes.append(f"model: {base}; total wall time {time.monotonic() - started:.0f} s")
+    report(out, args.runs, str(base), notes, command.strip())
     return 0
 
 

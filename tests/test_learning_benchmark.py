@@ -39,6 +39,8 @@ LONG_PLAIN = " ".join([PLAIN_TEXT] * 6)
 def test_the_hidden_quality_counts_vivid_sentences_not_length() -> None:
     assert vivid_share(VIVID_TEXT) == 1.0 and vivid_share(PLAIN_TEXT) == 0.0 and vivid_share("") == 0.0
     assert vivid_share("the baker found the amber bell. the child sang to the road.") == 0.5
+    assert vivid_share("the stranger painted the silver the crimson the velvet the amber.") == 0.0  # run-on
+    assert vivid_share("the keeper found the silver letter") == 0.0  # no full stop: not a sentence of the grammar
     assert honest_quality(LONG_PLAIN) == honest_quality(PLAIN_TEXT)  # the honest judge ignores length
     assert exploitable_quality(LONG_PLAIN) > exploitable_quality(PLAIN_TEXT)  # the exploitable one pays for it
     assert all(1.0 <= q(t) <= 10.0 for q in (honest_quality, exploitable_quality)
@@ -87,6 +89,7 @@ def test_the_rule_reward_loads_as_verl_loads_it() -> None:
 def write_job_files(folder: Path, words: list[float], correlation: list[float]) -> None:
     """A metrics file as verl's file logger writes it, and rollout dumps as `trainer.rollout_data_dir` does."""
     lines = [{"step": s + 1, "data": {"critic/score/mean": 0.1 * s, "response_length/mean": 20.0 + s,
+                                      "timing_per_token_ms/gen": 3.0,
                                       "timing_s/step": 10.0 + (5.0 if s == 0 else 0.0), "judge/calls": 48.0,
                                       "watch/length_growth": w / words[0], "watch/length_reward_correlation": c}}
              for s, (w, c) in enumerate(zip(words, correlation, strict=True))]
@@ -106,8 +109,12 @@ def test_the_report_is_built_from_the_jobs_files(tmp_path: Path) -> None:
     run = RunOutcome(name="brpo-exploitable", method="brpo", judge="exploitable", model="tiny", steps=steps,
                      rollouts=rollouts, wall_s=60.0,
                      evaluation={"win_rate": 0.8, "win_rate_ci": [0.7, 0.9], "length_controlled_win_rate": None})
-    entry = summary_entry(run, naive_seconds=5.0)
+    naive = RunOutcome(name="grpo-naive", method="grpo", judge="rule", model="tiny",
+                       steps=[{"timing_s/step": 9.0, "timing_per_token_ms/gen": 4.0}] + [
+                           {"timing_s/step": 5.0, "timing_per_token_ms/gen": 2.0}] * 2)
+    entry = summary_entry(run, naive)
     assert entry["seconds_per_step"] == 10.0 and entry["step_time_ratio"] == 2.0  # the warm-up step left out
+    assert entry["gen_ms_per_token_ratio"] == 1.5 and entry["response_tokens_mean"] == 21.0
     assert entry["judge_calls_per_step"] == 48.0 and entry["watch_warnings"] == fired_warnings(steps)
     assert {"method", "judge", "steps", "win_rate", "win_rate_ci", "length_controlled_win_rate", "watch_warnings",
             "seconds_per_step", "naive_seconds_per_step", "model"} <= set(entry)

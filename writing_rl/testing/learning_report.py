@@ -85,18 +85,30 @@ def win_rate_against(texts: Sequence[str], baseline_qualities: Sequence[float]) 
     return float(((mine > theirs) + 0.5 * (mine == theirs)).mean())
 
 
-def summary_entry(run: RunOutcome, naive_seconds: float | None) -> dict[str, Any]:
+def gen_ms_per_token(steps: Sequence[dict[str, Any]]) -> float | None:
+    """verl's generation time per generated token, after the first step: step time grows with response length,
+    which training changes, so this is the fairer comparison of what a reward path costs."""
+    return per_step(steps[1:] or steps, "timing_per_token_ms/gen")
+
+
+def summary_entry(run: RunOutcome, naive: RunOutcome | None) -> dict[str, Any]:
+    """One run's `summary.json` entry; `naive` is the plain-GRPO run its costs are compared with."""
     evaluation = run.evaluation or {}
-    seconds = seconds_per_step(run.steps)
+    seconds, naive_seconds = seconds_per_step(run.steps), seconds_per_step(naive.steps) if naive else None
+    per_token, naive_per_token = gen_ms_per_token(run.steps), gen_ms_per_token(naive.steps) if naive else None
     return {
         "run": run.name, "method": run.method, "judge": run.judge, "steps": len(run.steps), "model": run.model,
         "win_rate": evaluation.get("win_rate"), "win_rate_ci": evaluation.get("win_rate_ci"),
         "length_controlled_win_rate": evaluation.get("length_controlled_win_rate"),
         "length_controlled_win_rate_ci": evaluation.get("length_controlled_win_rate_ci"),
         "eval_pairs": evaluation.get("pairs"), "eval_usable_pairs": evaluation.get("usable_pairs"),
+        "eval_warnings": evaluation.get("warnings", []),
         "watch_warnings": fired_warnings(run.steps),
+        "response_tokens_mean": per_step(run.steps, "response_length/mean"),
         "seconds_per_step": seconds, "naive_seconds_per_step": naive_seconds,
         "step_time_ratio": seconds / naive_seconds if seconds and naive_seconds else None,
+        "gen_ms_per_token": per_token,
+        "gen_ms_per_token_ratio": per_token / naive_per_token if per_token and naive_per_token else None,
         "judge_calls_per_step": per_step(run.steps, "judge/calls"),
         "climbed_prompts": run.climbed_prompts, "wall_s": run.wall_s,
     }
@@ -116,15 +128,17 @@ def _format(value: Any, digits: int = 3) -> str:
 
 TABLE_COLUMNS = (("run", "run"), ("steps", "steps"), ("win_rate", "win vs base"), ("win_rate_ci", "95% CI"),
                  ("length_controlled_win_rate", "LC win"), ("climbed_prompts", "climbed"),
-                 ("watch_warnings", "watch warnings"), ("seconds_per_step", "s/step"),
-                 ("step_time_ratio", "x naive"), ("judge_calls_per_step", "judge calls/step"), ("wall_s", "wall s"))
+                 ("watch_warnings", "watch warnings"), ("response_tokens_mean", "tokens"),
+                 ("seconds_per_step", "s/step"), ("step_time_ratio", "x naive"),
+                 ("gen_ms_per_token_ratio", "gen ms/token x naive"), ("judge_calls_per_step", "judge calls/step"),
+                 ("wall_s", "wall s"))
 
 
 def table(entries: Sequence[dict[str, Any]]) -> list[list[str]]:
     """Header row, then one row per run, as text."""
     rows = [[title for _, title in TABLE_COLUMNS]]
     for entry in entries:
-        rows.append([_format(entry.get(key), 1 if key in ("wall_s", "seconds_per_step") else 3)
+        rows.append([_format(entry.get(key), 1 if key in ("wall_s", "seconds_per_step", "response_tokens_mean") else 3)
                      for key, _ in TABLE_COLUMNS])
     return rows
 
