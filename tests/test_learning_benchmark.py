@@ -20,6 +20,7 @@ from writing_rl.testing.learning_report import (
     render_markdown,
     summary_entry,
     table,
+    warning_steps,
     win_rate_against,
 )
 from writing_rl.testing.learning_task import (
@@ -104,6 +105,8 @@ def test_the_report_is_built_from_the_jobs_files(tmp_path: Path) -> None:
     steps = read_metrics(tmp_path / "metrics.jsonl")
     assert [s["critic/score/mean"] for s in steps] == pytest.approx([0.0, 0.1, 0.2])  # ordered by step
     assert fired_warnings(steps) == ["length_growth", "length_reward_correlation"]
+    assert warning_steps(steps) == {"length_growth": 1, "length_reward_correlation": 2}
+    assert fired_warnings([{"timing_s/step": 1.0}]) is None  # no watch (verl's own managers): not "none fired"
     rollouts = read_rollouts(tmp_path / "rollouts")
     assert win_rate_against(rollouts[2], [0.0, 10.0]) == 0.75  # beats one, ties one
     run = RunOutcome(name="brpo-exploitable", method="brpo", judge="exploitable", model="tiny", steps=steps,

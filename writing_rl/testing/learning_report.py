@@ -58,11 +58,21 @@ def _values(steps: Sequence[dict[str, Any]], key: str) -> list[float]:
     return [float(s[key]) for s in steps if isinstance(s.get(key), int | float) and math.isfinite(s[key])]
 
 
-def fired_warnings(steps: Sequence[dict[str, Any]], thresholds: WatchThresholds | None = None) -> list[str]:
-    """The watch metrics that crossed their threshold at some step (what `watch/warnings` counted)."""
+def warning_steps(steps: Sequence[dict[str, Any]], thresholds: WatchThresholds | None = None
+                  ) -> dict[str, int] | None:
+    """Per watch metric that crossed its threshold, at how many steps (what `watch/warnings` counted); None when
+    the run logged no watch metric (verl's own managers have no watch)."""
+    if not any(key.startswith("watch/") for step in steps for key in step):
+        return None
     thresholds = thresholds or WatchThresholds()
-    return [name for name in WATCH_NAMES
-            if any(v > getattr(thresholds, name) for v in _values(steps, f"watch/{name}"))]
+    counts = {name: sum(v > getattr(thresholds, name) for v in _values(steps, f"watch/{name}")) for name in WATCH_NAMES}
+    return {name: count for name, count in counts.items() if count}
+
+
+def fired_warnings(steps: Sequence[dict[str, Any]], thresholds: WatchThresholds | None = None) -> list[str] | None:
+    """The watch metrics that crossed their threshold at some step; None without watch metrics."""
+    counts = warning_steps(steps, thresholds)
+    return None if counts is None else list(counts)
 
 
 def seconds_per_step(steps: Sequence[dict[str, Any]]) -> float | None:
@@ -104,6 +114,9 @@ def summary_entry(run: RunOutcome, naive: RunOutcome | None) -> dict[str, Any]:
         "eval_pairs": evaluation.get("pairs"), "eval_usable_pairs": evaluation.get("usable_pairs"),
         "eval_warnings": evaluation.get("warnings", []),
         "watch_warnings": fired_warnings(run.steps),
+        "watch_warning_steps": warning_steps(run.steps),
+        # the one watch metric a length-neutral judge should leave near 0 (length grows under RL either way here)
+        "length_reward_correlation_mean": per_step(run.steps, "watch/length_reward_correlation"),
         "response_tokens_mean": per_step(run.steps, "response_length/mean"),
         "seconds_per_step": seconds, "naive_seconds_per_step": naive_seconds,
         "step_time_ratio": seconds / naive_seconds if seconds and naive_seconds else None,
@@ -123,12 +136,15 @@ def _format(value: Any, digits: int = 3) -> str:
         return "[" + ", ".join(f"{v:.{digits}f}" for v in value) + "]"
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
     return str(value)
 
 
 TABLE_COLUMNS = (("run", "run"), ("steps", "steps"), ("win_rate", "win vs base"), ("win_rate_ci", "95% CI"),
                  ("length_controlled_win_rate", "LC win"), ("climbed_prompts", "climbed"),
-                 ("watch_warnings", "watch warnings"), ("response_tokens_mean", "tokens"),
+                 ("watch_warning_steps", "watch warnings (steps)"),
+                 ("length_reward_correlation_mean", "len-reward corr"), ("response_tokens_mean", "tokens"),
                  ("seconds_per_step", "s/step"), ("step_time_ratio", "x naive"),
                  ("gen_ms_per_token_ratio", "gen ms/token x naive"), ("judge_calls_per_step", "judge calls/step"),
                  ("wall_s", "wall s"))
