@@ -119,8 +119,8 @@ def build_data(out: Path, base: Path, args: argparse.Namespace) -> dict[str, Pat
 # ---------------------------------------------------------------------------------------------------- the runs
 def train(name: str, plan: RunPlan, base: Path, data: dict[str, Path], out: Path, args: argparse.Namespace
           ) -> tuple[Any, Any]:
-    from writing_rl.cli_rehearse import step_line
     from writing_rl.cpu.job import CpuJobShape
+    from writing_rl.cpu.progress import step_line
     from writing_rl.cpu.rehearsal import RehearsalRequest, environment_with, prepare, run_job
     from writing_rl.testing.server_process import JudgeServerProcess
 

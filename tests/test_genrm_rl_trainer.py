@@ -19,8 +19,8 @@ from writing_rl.genrm.consistency import consistency
 from writing_rl.genrm.reward import compute_score
 from writing_rl.genrm.rl_rows import genrm_rl_rows
 from writing_rl.genrm.step_metrics import step_metrics
-from writing_rl.preflight import script_overrides
-from writing_rl.preflight_genrm import declared_kind
+from writing_rl.preflight.genrm import declared_kind
+from writing_rl.preflight.training import script_overrides
 from writing_rl.prompts import load_template
 from writing_rl.testing.cli_runner import REPO, call_cli
 from writing_rl.testing.trainer_on_cpu import TQ_OVERRIDES, TrainerOnCpu, answer_with_boxes, tiny_model_dir

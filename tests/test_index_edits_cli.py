@@ -130,7 +130,7 @@ def test_an_edit_queued_after_a_torn_last_line_is_applied(tmp_path: Path) -> Non
 def test_a_closed_output_pipe_ends_quietly_after_the_work_is_done(tmp_path: Path) -> None:
     """`writing-rl index set ... | true`: no traceback, the shell's SIGPIPE status, and the edit is queued once (a
     script that retried on the old status 1 queued it twice)."""
-    from writing_rl.cli import OUTPUT_CLOSED
+    from writing_rl.cli.main import OUTPUT_CLOSED
     from writing_rl.curriculum.edit_queue import EditQueue
 
     data = train_parquet(tmp_path, ["p0", "p1"])

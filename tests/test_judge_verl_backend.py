@@ -21,7 +21,7 @@ import ray
 
 from writing_rl.brpo.group import choose_reference
 from writing_rl.judge.settings import JudgeSettings
-from writing_rl.preflight import script_overrides
+from writing_rl.preflight.training import script_overrides
 from writing_rl.testing.cli_runner import REPO, call_cli
 from writing_rl.testing.reward_loop import reward_workers_behind_router, rollout_data, verl_router
 from writing_rl.testing.server_process import JudgeServerProcess

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from writing_rl.cli_rehearse import verdict
+from writing_rl.cli.rehearse import verdict
 from writing_rl.cpu.job_log import first_error
 from writing_rl.cpu.rehearsal import (
     JobResult,

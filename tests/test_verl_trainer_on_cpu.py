@@ -23,7 +23,7 @@ from verl.utils.config import validate_config
 from writing_rl.brpo.group import choose_reference
 from writing_rl.curriculum.index_creation import create_index
 from writing_rl.curriculum.index_file import history_path, read_history, read_index
-from writing_rl.preflight import script_overrides
+from writing_rl.preflight.training import script_overrides
 from writing_rl.testing.cli_runner import call_cli
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.testing.trainer_on_cpu import JUDGE_FAIL, TQ_OVERRIDES, TrainerOnCpu, tiny_model_dir

@@ -71,7 +71,7 @@ class PreparedJob:
     notes: list[str] = field(default_factory=list)
     key_env: str | None = None
     check_kind: str | None = None
-    """`genrm-rl` when the script declares GenRM checks for preflight (see `preflight_genrm`)."""
+    """`genrm-rl` when the script declares GenRM checks for preflight (see `writing_rl.preflight.genrm`)."""
 
     @property
     def log_path(self) -> Path:
@@ -113,8 +113,8 @@ def _compose(overrides: list[str]) -> Any:
 def _script_overrides(request: RehearsalRequest) -> tuple[str | None, list[str]]:
     """The script's overrides as it would pass them, paths into the user's RUN_DIR included (the rehearsal then
     overrides those keys: it reads the user's index but writes only its own folder)."""
-    from writing_rl.preflight import script_overrides
-    from writing_rl.preflight_genrm import declared_kind
+    from writing_rl.preflight.genrm import declared_kind
+    from writing_rl.preflight.training import script_overrides
 
     env = {}
     if os.environ.get("JUDGE") == "verl":
@@ -244,8 +244,8 @@ def part_of_check(name: str) -> str:
 def preflight(job: PreparedJob) -> None:
     """`writing-rl preflight`'s checks on the rehearsal's own config (they print as they run); the first failure
     is raised with the part it belongs to."""
-    from writing_rl.preflight import Preflight
-    from writing_rl.preflight_genrm import KIND_PREFIX, genrm_preflight
+    from writing_rl.preflight.genrm import KIND_PREFIX, genrm_preflight
+    from writing_rl.preflight.training import Preflight
 
     with environment_with(job.environment):  # the local judge's key variable, as the job will see it
         results = genrm_preflight([f"{KIND_PREFIX}{job.check_kind}", *job.overrides]) if job.check_kind else None

@@ -8,18 +8,14 @@ so the reward managers, the trainer and `writing-rl preflight` all refuse it wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from writing_rl.verl_glue.fit_problem import FitProblem
+from writing_rl.verl_glue.genrm_hosting import hosting_problems
 
 TRAINER_MODE = "writing_rl"
 RAY_ASYNC_ACTOR_MAX_CONCURRENCY = 1000
 """Ray's default `max_concurrency` for an async actor; verl creates its reward workers without setting it."""
-
-
-@dataclass(frozen=True)
-class FitProblem:
-    message: str
-    fatal: bool
 
 
 class TrainerFitError(ValueError):
@@ -51,8 +47,6 @@ def trainer_fit_problems(config: Any) -> list[FitProblem]:
             "generation, and passes the reward manager neither uid nor session_id, so BRPO groups and the "
             "curriculum cannot be told apart. Set reward.reward_model.enable_resource_pool=true (the GenRM on GPUs "
             "of its own), or reward.reward_model.enable=false when the judge is an external server.", True))
-    from writing_rl.verl_glue.genrm_hosting import hosting_problems  # it builds on FitProblem, defined here
-
     problems += hosting_problems(config)
     problems += _concurrency_problems(config)
     return problems

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from writing_rl.verl_glue.compatibility import FitProblem
+from writing_rl.verl_glue.fit_problem import FitProblem
 
 ROUTE_FUNCTION_PATH = "pkg://writing_rl.verl_glue.genrm_route"
 """A `reward.custom_reward_function.path` is what makes verl call the reward manager instead of `/classify`."""

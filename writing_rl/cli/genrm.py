@@ -15,14 +15,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
-from writing_rl.cli_judge import (
+from writing_rl.cli.judging import format_summary, run_interruptible, skip_identical_pairs
+from writing_rl.cli.options import (
     INTERRUPTED,
+    add_judge_options,
     check_out_path,
-    format_summary,
-    run_interruptible,
-    skip_identical_pairs,
+    judge_settings_from_args,
+    positive_int,
+    usd_per_mtok,
 )
-from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int, usd_per_mtok
 from writing_rl.data.rows import DataError
 from writing_rl.genrm.rl_rows import load_genrm_template
 from writing_rl.genrm.sft_rows import sft_rows, write_sft_parquet

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from writing_rl.cli_options import positive_int
+from writing_rl.cli.options import positive_int
 from writing_rl.cpu import CPU_PLATFORM
 from writing_rl.cpu.job import CpuJobShape
 from writing_rl.cpu.job_log import MILESTONES
+from writing_rl.cpu.progress import number, step_line
 from writing_rl.cpu.rehearsal import (
     JobResult,
     PreparedJob,
@@ -44,35 +44,6 @@ def _local_judge(wanted: bool) -> Iterator[Any]:
         yield server
 
 
-def _number(metrics: dict[str, Any], key: str) -> float | None:
-    value = metrics.get(key)
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
-
-
-def step_line(step: dict[str, Any], total: int) -> str:
-    m = step.get("data", {})
-    parts = [f"step {step.get('step')}/{total}"]
-    reward = _number(m, "critic/score/mean")
-    if reward is not None:
-        parts.append(f"reward {reward:+.3f}")
-    calls = _number(m, "judge/calls")
-    if calls is not None:
-        parts.append(f"judge {calls:.0f} calls, {_number(m, 'judge/failures') or 0:.0f} failed")
-    promotions = _number(m, "writing_rl/promotions")
-    if promotions is not None:
-        parts.append(f"promotions {promotions:.0f}")
-    excluded = _number(m, "reward/no_signal_excluded")
-    if excluded:
-        parts.append(f"no-signal rollouts {excluded:.0f}")
-    gap = rollout_actor_gap(m)
-    if gap is not None:
-        parts.append(f"rollout vs actor |dlogp| {gap:.1e}")
-    seconds = _number(m, "timing_s/step")
-    if seconds is not None:
-        parts.append(f"{seconds:.1f} s")
-    return "  ".join(parts)
-
-
 def verdict(job: PreparedJob, result: JobResult, steps_asked: int) -> tuple[bool, str]:
     """One line: passed, or the first check that failed, with the part of the job it concerns."""
     if result.error is not None:
@@ -84,13 +55,13 @@ def verdict(job: PreparedJob, result: JobResult, steps_asked: int) -> tuple[bool
     if gaps and max(gaps) > MAX_ROLLOUT_GAP:
         return False, (f"rehearsal failed in the rollout: its log-probs differ from the actor's by up to "
                        f"{max(gaps):.2e} per token after the weight sync (more than {MAX_ROLLOUT_GAP:g})")
-    failures = [_number(s["data"], "judge/failure_rate") for s in done]
+    failures = [number(s["data"], "judge/failure_rate") for s in done]
     if failures and all(f == 1.0 for f in failures):
         return False, "rehearsal failed in the judge: every judgement of every step failed (see judge/* in the log)"
     leaked = files_holding_key(job)
     if leaked:
         return False, f"rehearsal failed: the judge's API key is written in {', '.join(map(str, leaked[:3]))}"
-    later = [t for s in done[1:] if (t := _number(s["data"], "timing_s/step")) is not None]
+    later = [t for s in done[1:] if (t := number(s["data"], "timing_s/step")) is not None]
     per_step = f", {sum(later) / len(later):.1f} s per step after the first" if later else ""
     return True, (f"rehearsal passed: {len(done)} steps in {result.wall_s:.0f} s (start-up {result.startup_s:.0f} s"
                   f"{per_step}); checkpoints and logs in {job.out_dir}")

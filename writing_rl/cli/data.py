@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from writing_rl.cli_select import add_select_command
+from writing_rl.cli.select import add_select_command
 from writing_rl.data.build import DEFAULT_SYSTEM_PROMPT, build_parquet
 from writing_rl.data.preference_pairs import LAYOUTS, build_pairs
 from writing_rl.genrm.rl_rows import GENRM_DATA_SOURCE, build_genrm_rl

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from writing_rl.cli import build_parser, main
-from writing_rl.doctor import check_api_key, check_judge, check_judge_reachable
+from writing_rl.cli.doctor import check_judge
+from writing_rl.cli.main import build_parser, main
 from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.errors import JudgeUnavailable
 from writing_rl.judge.settings import JudgeSettings
+from writing_rl.preflight.checks import check_api_key, check_judge_reachable
 from writing_rl.testing.cli_runner import call_cli, cli_process, wait_for_requests
 from writing_rl.testing.server_process import JudgeServerProcess
 

@@ -17,8 +17,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from writing_rl.cli_judge import INTERRUPTED, NO_VERDICT, add_template_options, load_templates
-from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int, usd_per_mtok
+from writing_rl.cli.options import (
+    INTERRUPTED,
+    NO_VERDICT,
+    add_judge_options,
+    add_template_options,
+    judge_settings_from_args,
+    load_templates,
+    positive_int,
+    usd_per_mtok,
+)
 from writing_rl.data.build import DEFAULT_SYSTEM_PROMPT
 from writing_rl.data.rows import DataError
 from writing_rl.judge.client import JudgeClient

@@ -1,11 +1,16 @@
-"""Command-line options shared by sub-commands: judge endpoint settings."""
+"""What the sub-commands share: exit codes, judge endpoint and prompt-file options, and the check that an output
+file may be written."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
+from writing_rl.data.rows import DataError
 from writing_rl.judge.settings import OUTPUT_CONSTRAINTS, JudgeSettings
+from writing_rl.prompts import PromptTemplate, load_template
 
 
 def positive_int(text: str) -> int:
@@ -55,3 +60,40 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
 def judge_settings_from_args(args: argparse.Namespace) -> JudgeSettings:
     overrides = {name: getattr(args, name, None) for name in JudgeSettings.field_names()}
     return JudgeSettings.from_env(overrides)
+
+
+INTERRUPTED = 130
+"""The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
+NO_VERDICT = 1
+
+
+def add_template_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--template", default="pairwise",
+                        help="prompt file or built-in name: pairwise (default), genrm, pairwise_criteria; "
+                             "in a prompt file, {{ and }} are literal braces")
+    parser.add_argument("--criteria-template", default="pairwise_criteria",
+                        help="prompt file used when criteria are given")
+
+
+def load_templates(args: argparse.Namespace) -> tuple[PromptTemplate, PromptTemplate | None]:
+    template = load_template(args.template)
+    criteria_template = load_template(args.criteria_template) if args.criteria_template else None
+    return template, criteria_template
+
+
+def check_out_path(out: Path, pairs: Path, cache: str | None, option: str = "--out") -> None:
+    """Before any judging: an output must be a writable file that is neither the input nor the cache."""
+    target = out.resolve()
+    if target == pairs.resolve():
+        raise DataError(f"{option} {out}: is the --pairs file, which the results would replace; give another file")
+    if cache and target == Path(cache).resolve():
+        raise DataError(f"{option} {out}: is the --cache file, which the results would replace; give another file")
+    if out.is_dir():
+        raise DataError(f"{option} {out}: is a directory; give a file name, e.g. {out / 'results.jsonl'}")
+    folder = target.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise DataError(f"{option} {out}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise DataError(f"{option} {out}: not writable (permission denied); give a file in a folder you can write")

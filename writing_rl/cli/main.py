@@ -8,18 +8,19 @@ import os
 import sys
 
 from writing_rl import __version__
-from writing_rl.cli_data import add_data_commands
-from writing_rl.cli_eval import add_eval_commands
-from writing_rl.cli_genrm import add_genrm_commands
-from writing_rl.cli_index import add_index_commands
-from writing_rl.cli_judge import INTERRUPTED, add_judge_commands
-from writing_rl.cli_model import add_model_commands
-from writing_rl.cli_rehearse import add_rehearse_command
+from writing_rl.cli.data import add_data_commands
+from writing_rl.cli.doctor import add_doctor_command
+from writing_rl.cli.eval import add_eval_commands
+from writing_rl.cli.genrm import add_genrm_commands
+from writing_rl.cli.index import add_index_commands
+from writing_rl.cli.judge import add_judge_commands
+from writing_rl.cli.model import add_model_commands
+from writing_rl.cli.options import INTERRUPTED
+from writing_rl.cli.preflight import add_preflight_command
+from writing_rl.cli.rehearse import add_rehearse_command
 from writing_rl.curriculum.index_file import IndexFileError
 from writing_rl.data.rows import DataError
-from writing_rl.doctor import add_doctor_command
 from writing_rl.judge.errors import JudgeError
-from writing_rl.preflight import add_preflight_command
 from writing_rl.prompts import TemplateError
 
 
@@ -77,6 +78,3 @@ def _output_closed() -> int:
     os.close(devnull)
     return OUTPUT_CLOSED
 
-
-if __name__ == "__main__":
-    sys.exit(main())

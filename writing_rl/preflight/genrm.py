@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from writing_rl.doctor import Check, print_checks
-from writing_rl.preflight import Preflight, Skipped, Warned
+from writing_rl.preflight.checks import Check, print_checks
+from writing_rl.preflight.training import Preflight, Skipped, Warned
 
 KIND_PREFIX = "#preflight="
 SFT_ROLES = ("system", "user", "assistant")

@@ -10,13 +10,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int
+from writing_rl.cli.judging import format_summary, run_interruptible, skip_identical_pairs
+from writing_rl.cli.options import (
+    INTERRUPTED,
+    NO_VERDICT,
+    add_judge_options,
+    add_template_options,
+    check_out_path,
+    judge_settings_from_args,
+    load_templates,
+    positive_int,
+)
+from writing_rl.cli.probe import add_probe_command
 from writing_rl.data.rows import DataError, read_rows
 from writing_rl.judge.best_of_k import (
     CandidateSet,
@@ -33,11 +43,9 @@ from writing_rl.judge.best_of_k import (
 from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.evaluation import (
     PairResult,
-    PreferencePair,
     evaluate_pairs,
     in_pair_order,
     load_pairs,
-    split_identical,
     summarize,
     usable_judgements,
 )
@@ -45,12 +53,9 @@ from writing_rl.judge.pairwise import Comparison, PairwiseJudge
 from writing_rl.judge.settings import JudgeSettings
 from writing_rl.judge.summary_file import compare_summaries, read_summary_file, summary_record, write_summary_file
 from writing_rl.judge.usage import UsageMeter
-from writing_rl.prompts import PromptTemplate, load_template
+from writing_rl.prompts import PromptTemplate
 from writing_rl.text_files import read_user_text
 
-INTERRUPTED = 130
-"""The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it."""
-NO_VERDICT = 1
 T = TypeVar("T")
 
 
@@ -121,16 +126,8 @@ def add_judge_commands(subparsers: argparse._SubParsersAction) -> None:
     compare_cmd.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     compare_cmd.set_defaults(handler=run_compare)
 
-    from writing_rl.cli_probe import add_probe_command  # imported here: cli_probe uses this module's helpers
     add_probe_command(commands)
 
-
-def add_template_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--template", default="pairwise",
-                        help="prompt file or built-in name: pairwise (default), genrm, pairwise_criteria; "
-                             "in a prompt file, {{ and }} are literal braces")
-    parser.add_argument("--criteria-template", default="pairwise_criteria",
-                        help="prompt file used when criteria are given")
 
 
 def read_argument_text(value: str, option: str) -> str:
@@ -145,11 +142,6 @@ def read_argument_text(value: str, option: str) -> str:
                         f"double it: {option} '@{value}'")
     return read_user_text(path, DataError)
 
-
-def load_templates(args: argparse.Namespace) -> tuple[PromptTemplate, PromptTemplate | None]:
-    template = load_template(args.template)
-    criteria_template = load_template(args.criteria_template) if args.criteria_template else None
-    return template, criteria_template
 
 
 def _make_judge(settings: JudgeSettings, templates: tuple[PromptTemplate, PromptTemplate | None]
@@ -201,42 +193,6 @@ def _print_try_result(result: Comparison) -> int:
     return 0 if result.verdict else NO_VERDICT
 
 
-def check_out_path(out: Path, pairs: Path, cache: str | None, option: str = "--out") -> None:
-    """Before any judging: an output must be a writable file that is neither the input nor the cache."""
-    target = out.resolve()
-    if target == pairs.resolve():
-        raise DataError(f"{option} {out}: is the --pairs file, which the results would replace; give another file")
-    if cache and target == Path(cache).resolve():
-        raise DataError(f"{option} {out}: is the --cache file, which the results would replace; give another file")
-    if out.is_dir():
-        raise DataError(f"{option} {out}: is a directory; give a file name, e.g. {out / 'results.jsonl'}")
-    folder = target.parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise DataError(f"{option} {out}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise DataError(f"{option} {out}: not writable (permission denied); give a file in a folder you can write")
-
-
-def run_interruptible(judge: PairwiseJudge, work: Callable[[list[PairResult]], Coroutine[Any, Any, T]]
-                      ) -> tuple[T | None, list[PairResult]]:
-    """(result, finished): `work(finished)` run to the end, or (None, what it finished) after Ctrl-C.
-
-    The judge is closed either way, so nothing is left talking to a closed HTTP session.
-    """
-    finished: list[PairResult] = []
-
-    async def go() -> T:
-        try:
-            return await work(finished)
-        finally:
-            await judge.aclose()
-
-    try:
-        return asyncio.run(go()), finished
-    except KeyboardInterrupt:
-        return None, finished
 
 
 def _write_out(path: Path, results: Sequence[PairResult | SetResult]) -> None:
@@ -248,17 +204,6 @@ def _write_out(path: Path, results: Sequence[PairResult | SetResult]) -> None:
     except OSError as exc:
         raise DataError(f"--out {path}: cannot write ({exc.strerror}); the summary above is complete") from exc
 
-
-def skip_identical_pairs(path: Path, pairs: Sequence[PreferencePair]) -> tuple[list[PreferencePair], int]:
-    """The pairs to judge and how many identical ones were skipped (with a warning)."""
-    pairs, identical = split_identical(pairs)
-    if identical:
-        ids = [p.id for p in identical]
-        print(f"writing-rl: warning: skipped {len(ids)} pair(s) whose chosen and rejected texts are identical "
-              f"(they measure nothing): ids {ids[:10]}{' ...' if len(ids) > 10 else ''}", file=sys.stderr)
-    if not pairs:
-        raise DataError(f"{path}: no pair left to judge (every chosen text equals its rejected text)")
-    return pairs, len(identical)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -380,12 +325,3 @@ def _print_interrupted(out: Path | None, cache_path: str | None, done: int, tota
               else "pass --cache FILE next time to make a rerun resume without paying twice")
     print(f"writing-rl: interrupted: {done} of {total} {unit}(s) judged, the summary covers those{kept}; {resume}",
           file=sys.stderr)
-
-
-def format_summary(summary: dict[str, Any], title: str) -> str:
-    width = max(len(k) for k in summary)
-    lines = [title, "-" * (width + 12)]
-    for key, value in summary.items():
-        text = f"{value:.3f}" if isinstance(value, float) else "-" if value is None else str(value)
-        lines.append(f"{key.ljust(width)}  {text.rjust(9)}")
-    return "\n".join(lines)

@@ -3,34 +3,16 @@ training run depends on (plugin, config keys, data, prompt files, judge, key) be
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import io
 import os
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from writing_rl.doctor import Check, check_api_key, check_judge_reachable, print_checks
-
-
-@dataclass(frozen=True)
-class Skipped(Check):
-    """A check that could not run here: shown as such, never as passed."""
-
-    def line(self) -> str:
-        return f"[skip] {self.name}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class Warned(Check):
-    """Training can start, but the user should know (ok=True: it does not fail preflight)."""
-
-    def line(self) -> str:
-        return f"[warn] {self.name}: {self.detail}"
+from writing_rl.preflight.checks import Check, Skipped, Warned, check_api_key, check_judge_reachable, print_checks
 
 
 def script_overrides(script: Path, extra: list[str]) -> list[str]:
@@ -357,31 +339,3 @@ class Preflight:
             if step in (self.compose, self.reward_settings) and not all(c.ok for c in batch):
                 break  # later checks need the config
         return results
-
-
-def run_preflight(args: argparse.Namespace) -> int:
-    try:
-        overrides = script_overrides(args.script, args.overrides)
-    except (FileNotFoundError, RuntimeError) as exc:
-        print(f"[FAIL] read script: {exc}")
-        return 1
-    from writing_rl.preflight_genrm import genrm_preflight
-
-    results = genrm_preflight(overrides)
-    if results is None:
-        results = Preflight(overrides, skip_judge=args.skip_judge).run()
-    failed = sum(not c.ok for c in results)
-    print("preflight passed: ready to train" if not failed else f"preflight failed: {failed} problem(s)")
-    return 1 if failed else 0
-
-
-def add_preflight_command(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "preflight", help="check a training script's config, data, prompts and judge on CPU",
-        description="Compose the full verl config the script would run (with verl's own Hydra config) and "
-                    "check the plugin, config keys, data files, prompt files, judge and API key variable, "
-                    "before any GPU is used. Extra arguments are passed to the script as Hydra overrides.")
-    parser.add_argument("script", type=Path, help="e.g. scripts/train_brpo.sh")
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, as you would pass to the script")
-    parser.add_argument("--skip-judge", action="store_true", help="do not contact the judge")
-    parser.set_defaults(handler=run_preflight)

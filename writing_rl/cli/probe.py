@@ -9,8 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from writing_rl.cli_judge import INTERRUPTED, NO_VERDICT, check_out_path, skip_identical_pairs
-from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int
+from writing_rl.cli.judging import skip_identical_pairs
+from writing_rl.cli.options import (
+    INTERRUPTED,
+    NO_VERDICT,
+    add_judge_options,
+    check_out_path,
+    judge_settings_from_args,
+    positive_int,
+)
 from writing_rl.judge.client import JudgeClient
 from writing_rl.judge.evaluation import load_pairs
 from writing_rl.judge.pairwise import PairwiseJudge

@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from writing_rl.cli_judge import INTERRUPTED, NO_VERDICT
-from writing_rl.cli_options import add_judge_options, judge_settings_from_args, positive_int
+from writing_rl.cli.options import INTERRUPTED, NO_VERDICT, add_judge_options, judge_settings_from_args, positive_int
 from writing_rl.data.rows import DataError
 from writing_rl.evaluation.criteria import CriteriaScorer
 from writing_rl.evaluation.generation import generate_responses

@@ -7,57 +7,20 @@ really loads it: a fresh Python process and a Ray worker, both through plain `im
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
 import importlib.metadata
 import json
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from writing_rl.cli_options import add_judge_options, judge_settings_from_args
-from writing_rl.judge.settings import JudgeSettings
+from writing_rl.cli.options import add_judge_options, judge_settings_from_args
+from writing_rl.preflight.checks import Check, check_api_key, check_judge_reachable, print_checks
 
 _REPORT_SNIPPET = (
     "import json, verl\n"
     "from writing_rl.plugin import registration_report\n"
     "print('REPORT=' + json.dumps(registration_report()))\n"
 )
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"[{'ok' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
-
-
-def print_checks(checks: list[Check]) -> None:
-    for check in checks:
-        print(check.line(), flush=True)
-
-
-def check_judge_reachable(settings: JudgeSettings) -> Check:
-    """GET /models on the judge: reachable, and serving the configured model. No cache: a check writes nothing."""
-    from writing_rl.judge.client import JudgeClient
-
-    async def models() -> list[str]:
-        async with JudgeClient(dataclasses.replace(settings, cache_path=None)) as client:
-            return await client.list_models()
-
-    try:
-        served = asyncio.run(models())
-    except Exception as exc:
-        return Check("judge reachable", False, f"{settings.base_url}: {exc}")
-    ok = not served or settings.model in served
-    detail = f"{settings.base_url} serves {served}"
-    if not ok:
-        detail += f"; configured model {settings.model!r} is not among them (set --model / JUDGE_MODEL)"
-    return Check("judge reachable", ok, detail)
 
 
 def check_versions() -> Check:
@@ -117,16 +80,6 @@ def check_ray_worker() -> Check:
     finally:
         if started_here:
             ray.shutdown()
-
-
-def check_api_key(settings: JudgeSettings) -> Check:
-    """The key variable is set, or the judge is on this machine and needs none (doctor and preflight)."""
-    name = f"API key variable {settings.api_key_env}"
-    if settings.api_key is not None:
-        return Check(name, True, "set")
-    if settings.is_loopback:
-        return Check(name, True, "not set (a loopback judge needs none)")
-    return Check(name, False, f"not set: export {settings.api_key_env}=... before training")
 
 
 def check_judge(args: argparse.Namespace) -> list[Check]:
