@@ -1,4 +1,4 @@
-"""`writing-rl preflight SCRIPT`: compose the script's full verl config on CPU and check everything a
+"""The checks of a Writing-RL or BRPO training script: compose its full verl config on CPU and check everything a
 training run depends on (plugin, config keys, data, prompt files, judge, key) before a GPU is used."""
 
 from __future__ import annotations
