@@ -80,8 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def writing_rl_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The `writing-rl` command as a user runs it; its output is shown when it fails."""
-    done = subprocess.run([sys.executable, "-m", "writing_rl.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=REPO)
+    from writing_rl.testing.cli_runner import run_cli
+
+    done = run_cli(*args, env=env)
     if done.returncode != 0:
         raise SystemExit(f"writing-rl {' '.join(args[:2])} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return done
@@ -145,21 +146,12 @@ def train(name: str, plan: RunPlan, base: Path, data: dict[str, Path], out: Path
     return job, result
 
 
-def final_weights(job: Any, steps: int) -> dict[str, Any]:
-    import torch
-
-    state = torch.load(job.out_dir / f"checkpoints/global_step_{steps}/actor/model_world_size_1_rank_0.pt",
-                       map_location="cpu", weights_only=False)
-    return {k: (v.full_tensor() if hasattr(v, "full_tensor") else v) for k, v in state.items()}
-
-
-def evaluate(name: str, policy_texts: list[list[str]], base_file: Path, held_out: Path, out: Path,
+def evaluate(name: str, ids: list[str], policy_texts: list[list[str]], base_file: Path, held_out: Path, out: Path,
              args: argparse.Namespace) -> None:
     """`writing-rl eval policy`: the final policy against the base model on held-out prompts, honest judge
     (its summary.json, per-prompt rows and report go to the run's eval/ folder)."""
     from writing_rl.testing.server_process import JudgeServerProcess
 
-    ids = [json.loads(line)["id"] for line in held_out.read_text().splitlines()]
     policy_file = write_rows(out / "eval/policy.jsonl",
                              [{"id": i, "response": t} for i, t in zip(ids, policy_texts, strict=True)])
     with JudgeServerProcess(mode="verdict", quality="honest", noise=args.noise,
@@ -213,6 +205,7 @@ def report(out: Path, names: list[str], model: str, notes: list[str], command: s
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ["VERL_PLATFORM"] = "cpu"  # this process writes models and composes configs before the jobs
+    from writing_rl.cpu.rehearsal import actor_weights
     from writing_rl.testing.learning_task import pretrain_base_model, sample_texts
 
     out = args.out_dir or REPO / "outputs/learning" / time.strftime("%Y%m%d-%H%M%S")
@@ -237,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.runs:
         run_started = time.monotonic()
         job, _ = train(name, RUNS[name], base, data, out / name, args)
-        policy_texts = sample_texts(base, held_out, args.eval_samples, weights=final_weights(job, args.steps),
+        policy_texts = sample_texts(base, held_out, args.eval_samples, weights=actor_weights(job, args.steps),
                                     **sample)
-        evaluate(name, policy_texts, base_file, data["held_out"], out / name, args)
+        evaluate(name, ids, policy_texts, base_file, data["held_out"], out / name, args)
         (out / name / "run.json").write_text(json.dumps({"wall_s": time.monotonic() - run_started}) + "\n")
     notes.append(f"model: {base}; total wall time {time.monotonic() - started:.0f} s")
     report(out, args.runs, str(base), notes, command.strip())

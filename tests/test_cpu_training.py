@@ -24,6 +24,7 @@ from writing_rl.cpu.rehearsal import (
     PreparedJob,
     RehearsalError,
     RehearsalRequest,
+    actor_weights,
     environment_with,
     prepare,
     rollout_actor_gap,
@@ -76,12 +77,6 @@ def run_script(script: str, env: dict[str, str], out_dir: Path, shape: CpuJobSha
     result = run_job(job)
     assert result.returncode == 0, f"{result.error}; log: {job.log_path}"
     return job, result
-
-
-def actor_weights(job: PreparedJob, step: int) -> dict[str, torch.Tensor]:
-    state = torch.load(job.out_dir / f"checkpoints/global_step_{step}/actor/model_world_size_1_rank_0.pt",
-                       map_location="cpu", weights_only=False)
-    return {k: (v.full_tensor() if hasattr(v, "full_tensor") else v) for k, v in state.items()}
 
 
 def text_log_probs(job: PreparedJob, weights: dict[str, torch.Tensor] | None) -> torch.Tensor:

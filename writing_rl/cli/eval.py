@@ -177,7 +177,7 @@ def run_policy_eval(args: argparse.Namespace) -> int:
 def _write_outputs(args: argparse.Namespace, evaluation: PolicyEvaluation, *, complete: bool) -> dict[str, Any]:
     pairs = evaluation.judged_pairs()
     records = prompt_records(pairs, evaluation.criteria_scores)
-    summary = summarize_policy(pairs, records, evaluation.criteria_scores, resamples=args.bootstrap, seed=args.seed,
+    summary = summarize_policy(pairs, evaluation.criteria_scores, resamples=args.bootstrap, seed=args.seed,
                                complete=complete)
     clients = [evaluation.judge.client] + ([evaluation.critic.client] if evaluation.critic else [])
     summary["http_requests"] = sum(c.usage.http_requests for c in clients)

@@ -340,6 +340,15 @@ def run_job(job: PreparedJob, on_milestone: Callable[[str], None] = lambda label
     return JobResult(returncode, steps, startup_s, time.monotonic() - started, error)
 
 
+def actor_weights(job: PreparedJob, step: int) -> dict[str, Any]:
+    """The actor's weights in the checkpoint of `step` (one rank), as full tensors a transformers model loads."""
+    import torch
+
+    state = torch.load(job.out_dir / f"checkpoints/global_step_{step}/actor/model_world_size_1_rank_0.pt",
+                       map_location="cpu", weights_only=False)
+    return {k: (v.full_tensor() if hasattr(v, "full_tensor") else v) for k, v in state.items()}
+
+
 ROLLOUT_GAP_KEYS = ("rollout_corr/log_ppl_diff_max", "rollout_corr/log_ppl_diff_min")
 
 

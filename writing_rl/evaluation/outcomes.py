@@ -146,7 +146,7 @@ def _per_prompt_means(pairs: Sequence[JudgedPair], failed_as: float | None = Non
     return [float(np.mean(scores)) for scores in grouped.values()]
 
 
-def summarize_policy(pairs: Sequence[JudgedPair], records: Sequence[dict[str, object]],
+def summarize_policy(pairs: Sequence[JudgedPair],
                      criteria: dict[str, dict[str, list[CriterionScore]]], *, resamples: int = 2000,
                      seed: int = 0, complete: bool = True) -> dict[str, object]:
     """The summary `eval policy` writes. Rates are null when no pair got a verdict that could be parsed; `warnings`

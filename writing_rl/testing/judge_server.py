@@ -44,7 +44,6 @@ _RESPONSE = {
 _SINGLE_RESPONSE = re.compile(r"\[The Start of Response\]\n(.*?)\n\[The End of Response\]", re.DOTALL)
 _QUALITY = re.compile(r"QUALITY=([0-9]+(?:\.[0-9]+)?)")
 _CONTENT_FAULT = re.compile(r"JUDGE_FAULT=([a-z_0-9]+)")
-QUALITY_NAMES = ("marker", *QUALITIES)
 FAULT_KINDS = ("rate_limit", "error_500", "error_503", "hang", "malformed", "truncated", "empty",
                "bad_request", "no_verdict")
 
@@ -56,6 +55,10 @@ def text_quality(text: str) -> float:
         return float(match.group(1))
     digest = int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
     return 1.0 + (digest % 17) / 2.0
+
+
+QUALITY_FUNCTIONS = {"marker": text_quality, **QUALITIES}
+QUALITY_NAMES = tuple(QUALITY_FUNCTIONS)
 
 
 @dataclass
@@ -257,7 +260,7 @@ class JudgeServer:
         return f"Comparing both responses, A rates {qa:g} and B rates {qb:g}.\n[[{verdict}]]"
 
     def _quality(self, text: str) -> float:
-        base = QUALITIES[self.config.quality](text) if self.config.quality != "marker" else text_quality(text)
+        base = QUALITY_FUNCTIONS[self.config.quality](text)
         noise = self.rng.gauss(0.0, self.config.noise_sd) if self.config.noise_sd > 0 else 0.0
         return base + noise + sum(bonus for marker, bonus in self.config.marker_bonus.items() if marker in text)
 

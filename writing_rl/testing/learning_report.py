@@ -104,6 +104,7 @@ def gen_ms_per_token(steps: Sequence[dict[str, Any]]) -> float | None:
 def summary_entry(run: RunOutcome, naive: RunOutcome | None) -> dict[str, Any]:
     """One run's `summary.json` entry; `naive` is the plain-GRPO run its costs are compared with."""
     evaluation = run.evaluation or {}
+    warnings = warning_steps(run.steps)
     seconds, naive_seconds = seconds_per_step(run.steps), seconds_per_step(naive.steps) if naive else None
     per_token, naive_per_token = gen_ms_per_token(run.steps), gen_ms_per_token(naive.steps) if naive else None
     return {
@@ -113,8 +114,8 @@ def summary_entry(run: RunOutcome, naive: RunOutcome | None) -> dict[str, Any]:
         "length_controlled_win_rate_ci": evaluation.get("length_controlled_win_rate_ci"),
         "eval_pairs": evaluation.get("pairs"), "eval_usable_pairs": evaluation.get("usable_pairs"),
         "eval_warnings": evaluation.get("warnings", []),
-        "watch_warnings": fired_warnings(run.steps),
-        "watch_warning_steps": warning_steps(run.steps),
+        "watch_warnings": None if warnings is None else list(warnings),
+        "watch_warning_steps": warnings,
         # the one watch metric a length-neutral judge should leave near 0 (length grows under RL either way here)
         "length_reward_correlation_mean": per_step(run.steps, "watch/length_reward_correlation"),
         "response_tokens_mean": per_step(run.steps, "response_length/mean"),
