@@ -82,10 +82,13 @@ def test_groups_rewards_and_advantages(ray_local: None, tokenizer_dir: str, toke
     genrm_server.reset()
     experiment = f"brpo-{uuid.uuid4().hex[:8]}"
     groups = {f"uid-{uuid.uuid4()}": [2.0 + ((p * 3 + s * 5) % 7) for s in range(G)] for p in range(6)}
-    skewed_uid = next(iter(groups))
+    skewed_uid, balanced_uid = list(groups)[:2]
     groups[skewed_uid] = [9.0, 9.0, 9.0, 9.0]
     # the reference of the skewed group is the only weak text: every candidate beats it
     groups[skewed_uid][choose_reference(list(range(G)), skewed_uid, seed=0)] = 1.0
+    # the reference of the balanced group sits in the middle: one candidate beats it, two lose (|mean| 0.25)
+    groups[balanced_uid] = [2.0, 3.0, 8.0]
+    groups[balanced_uid].insert(choose_reference(list(range(G)), balanced_uid, seed=0), 5.0)
     with reward_workers(make_config(tokenizer_dir, genrm_server, experiment)) as workers:
         refs = {uid: [send(workers, rollout_data(tokenizer, row(p), f"text {uid} {s} QUALITY={q:g}", uid, s))
                       for s, q in enumerate(qs)] for p, (uid, qs) in enumerate(groups.items())}
@@ -104,7 +107,7 @@ def test_groups_rewards_and_advantages(ray_local: None, tokenizer_dir: str, toke
     # exactly (G-1) x 2 orders x 1 vote judge requests per group, none for the reference
     assert genrm_server.stats()["requests"] == len(groups) * (G - 1) * 2
     skewed = {uid for uid, qs in groups.items() if abs(sum(expected_rewards(uid, qs))) / G > 0.6}
-    assert skewed_uid in skewed and len(skewed) < len(groups)
+    assert skewed_uid in skewed and balanced_uid not in skewed
     assert stats["brpo"]["groups"] == len(groups) and stats["brpo"]["skewed_groups"] == len(skewed)
 
     assert step_one["brpo/groups"] == len(groups) and step_two["brpo/groups"] == 0
