@@ -11,4 +11,4 @@ from writing_rl.verl_glue.coordinated_manager import CoordinatedRewardManager
 class BrpoRewardManager(CoordinatedRewardManager):
     """+1 / -1 against the group's bootstrapped reference (0 for the reference and for failures)."""
 
-    coordinator_method = "score_brpo"
+    method = "brpo"

@@ -1,14 +1,17 @@
 """One named async Ray actor per job that owns the judge client and the cross-sample state.
 
 verl scores each rollout alone, in one of `reward.num_workers` processes picked at random, so
-the judge's job-wide limits and BRPO's groups live here: every reward worker sends its sample
-and awaits the answer. A future shard-by-uid split only needs a different `coordinator_name`.
+the judge's job-wide limits and BRPO's groups live here: every reward worker sends its samples
+(in batches, through `CoordinatorLink`) and collects the answers. A future shard-by-uid split only
+needs a different `coordinator_name`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +27,7 @@ from writing_rl.judge.pairwise import PairwiseJudge
 from writing_rl.prompts import load_template
 from writing_rl.rollout import RolloutSample
 from writing_rl.verl_glue.metrics import brpo_val_metrics, step_metrics
+from writing_rl.verl_glue.reward_inboxes import Answer, RewardInboxes
 from writing_rl.verl_glue.router_client import HostedJudge
 from writing_rl.verl_glue.settings import RewardSettings
 from writing_rl.watch import RewardHackingWatch
@@ -55,6 +59,10 @@ class JudgeCoordinator:
         self._val_start: dict[str, Any] = {"judge": {}}
         self._val_latency_mark = 0
         self._watch = RewardHackingWatch(self.settings.watch)
+        self._inboxes = RewardInboxes()
+        self._answering: set[asyncio.Task] = set()
+        self._batches = {"submit_calls": 0, "rollouts": 0}
+        """How many rollouts came in how many calls: the batching `CoordinatorLink` exists for."""
         gc.freeze()  # start-up objects out of the collector's way: no long pauses in the event loop
 
     def _judge_client(self) -> JudgeClient:
@@ -108,13 +116,37 @@ class JudgeCoordinator:
             self._watch.observe(rollout.uid, rollout.response, None if no_signal else result["reward"])
         return result
 
-    async def score_writing(self, sample: dict[str, Any]) -> dict[str, Any]:
+    async def submit(self, inbox: str, method: str, items: list[tuple[int, dict[str, Any]]]) -> None:
+        """Start scoring a reward worker's batch of (ticket, sample); `collect(inbox)` hands the answers back.
+        Returns at once: the worker sends its next batch while this one is judged."""
+        score = {"writing_rl": self._score_writing, "brpo": self._score_brpo}[method]
+        self._batches["submit_calls"] += 1
+        self._batches["rollouts"] += len(items)
+        for ticket, sample in items:
+            task = asyncio.create_task(self._answer(inbox, ticket, score, sample))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+
+    async def collect(self, inbox: str) -> list[Answer]:
+        """Every (ticket, result, error) ready for this reward worker, waiting for the first if none is."""
+        return await self._inboxes.take(inbox)
+
+    async def _answer(self, inbox: str, ticket: int, score: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]],
+                      sample: dict[str, Any]) -> None:
+        try:
+            result = await score(sample)
+        except Exception as exc:  # the rollout's reward worker raises it, as a direct call would
+            self._inboxes.put(inbox, ticket, None, exc)
+        else:
+            self._inboxes.put(inbox, ticket, result, None)
+
+    async def _score_writing(self, sample: dict[str, Any]) -> dict[str, Any]:
         await self._judge_ready()
         rollout = self._rollout(sample)
         expected = self.settings.val_n if rollout.validation else self.settings.rollout_n
         return self._watched(rollout, await self._writing_scorer().submit(rollout, expected))
 
-    async def score_brpo(self, sample: dict[str, Any]) -> dict[str, Any]:
+    async def _score_brpo(self, sample: dict[str, Any]) -> dict[str, Any]:
         await self._judge_ready()
         rollout = self._rollout(sample)
         expected = self.settings.val_n if rollout.validation else (
@@ -166,7 +198,8 @@ class JudgeCoordinator:
 
     async def stats(self) -> dict[str, Any]:
         """Judge usage and method counters so far (for metrics and tests)."""
-        out: dict[str, Any] = {"judge": self._client.usage.snapshot() if self._client else {}}
+        out: dict[str, Any] = {"judge": self._client.usage.snapshot() if self._client else {},
+                               "batches": dict(self._batches)}
         if self._writing is not None:
             out["writing_rl"] = self._writing.snapshot()
         if self._brpo is not None:

@@ -11,4 +11,4 @@ from writing_rl.verl_glue.coordinated_manager import CoordinatedRewardManager
 class WritingRLRewardManager(CoordinatedRewardManager):
     """win / tie / loss rewards; the coordinator owns the judge limits and the curriculum index."""
 
-    coordinator_method = "score_writing"
+    method = "writing_rl"
