@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import tomllib
@@ -49,13 +50,20 @@ class PromptTemplate:
     user: str
     grammar: str | None
 
-    @property
+    @cached_property
     def placeholders(self) -> frozenset[str]:
-        return frozenset(name for name in _PLACEHOLDER.findall(self.system + self.user) if name)
+        return frozenset(part for text in (self.system, self.user) for part in _parts(text)
+                         if isinstance(part, Placeholder))
 
     @property
     def uses_criteria(self) -> bool:
         return "criteria" in self.placeholders
+
+    @cached_property
+    def _compiled(self) -> tuple[tuple[str | Placeholder, ...], tuple[str | Placeholder, ...] | None]:
+        """The user text and the system text (None when blank), split once into literals and placeholders:
+        rendering then joins strings instead of running the pattern over the whole file for every judgement."""
+        return _parts(self.user), _parts(self.system) if self.system.strip() else None
 
     def render(self, **values: str) -> list[dict[str, str]]:
         """Chat messages with every placeholder filled; a missing value is an error, not a blank."""
@@ -63,13 +71,29 @@ class PromptTemplate:
         if missing:
             raise TemplateError(f"{self.path}: no value given for placeholder(s) {missing}")
 
-        def fill(text: str) -> str:
-            return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) else _UNESCAPED[m.group(0)],
-                                    text)
+        def fill(parts: tuple[str | Placeholder, ...]) -> str:
+            return "".join(str(values[part]) if isinstance(part, Placeholder) else part for part in parts)
 
-        messages = [{"role": "system", "content": fill(self.system)}] if self.system.strip() else []
-        messages.append({"role": "user", "content": fill(self.user)})
+        user, system = self._compiled
+        messages = [{"role": "system", "content": fill(system)}] if system is not None else []
+        messages.append({"role": "user", "content": fill(user)})
         return messages
+
+
+class Placeholder(str):
+    """A `{name}` in a prompt file, as opposed to literal text."""
+
+
+def _parts(text: str) -> tuple[str | Placeholder, ...]:
+    """Literal text (doubled braces already undoubled) and placeholders, in order, in one left-to-right pass."""
+    parts: list[str | Placeholder] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(text):
+        parts.append(text[position:match.start()])
+        parts.append(Placeholder(match.group(1)) if match.group(1) else _UNESCAPED[match.group(0)])
+        position = match.end()
+    parts.append(text[position:])
+    return tuple(part for part in parts if part)
 
 
 def resolve_template_path(name_or_path: str | Path) -> Path:
