@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import logging
 import random
 import socket
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -73,6 +73,8 @@ class JudgeClient:
         self._cache = JudgementCache(settings.cache_path) if settings.cache_path else None
         self._pending: dict[str, asyncio.Future[JudgeReply]] = {}
         self._base_url = settings.base_url.rstrip("/")
+        self._completions_url = f"{self._base_url}/chat/completions"
+        self._request_headers = {"Content-Type": "application/json", **self._headers()}
         self._session: aiohttp.ClientSession | None = None  # created inside the running loop
 
     async def __aenter__(self) -> JudgeClient:
@@ -192,8 +194,8 @@ class JudgeClient:
     async def _send(self, body: dict[str, Any]) -> tuple[str, int, int]:
         self.usage.http_requests += 1
         try:
-            async with self._http().post(f"{self._base_url}/chat/completions", json=body,
-                                         headers=self._headers()) as response:
+            async with self._http().post(self._completions_url, data=orjson.dumps(body),
+                                         headers=self._request_headers) as response:
                 status = response.status
                 retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
                 payload = await response.read()
@@ -272,7 +274,7 @@ class JudgeClient:
         if status >= 400:
             raise self._request_error(status, payload)
         try:
-            return [str(m["id"]) for m in json.loads(payload).get("data", [])]
+            return [str(m["id"]) for m in orjson.loads(payload).get("data", [])]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise JudgeRequestError(status, f"unexpected /models body: {exc}") from exc
 
@@ -306,7 +308,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
 def _read_completion(payload: bytes) -> tuple[str, int, int]:
     """Text and token counts from a chat-completions body; a broken body is a transient error."""
     try:
-        data = json.loads(payload)
+        data = orjson.loads(payload)
         message = data["choices"][0]["message"]
         text = message.get("content") or ""
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
