@@ -8,10 +8,16 @@ rollouts are sent at once, as verl's agent loop sends them when generation finis
   p50/p99 s           time from a rollout's arrival at a reward worker to its reward
   group p50/p99 s     BRPO: from a group's last rollout being sent to all its rewards
   judge calls         HTTP requests the judge server saw (BRPO: 15 x 2 orders per group of 16)
+  x naive             rollouts/s as a multiple of `naive`'s in the same row (same size and judge latency)
+  coord cpu           our coordinator's CPU time over the wall time (100% = one core: the point where one
+                      coordinator would cap the job and splitting it by uid would pay)
+In a burst every rollout queues behind the others, so the latencies above are mostly that backlog. A second table
+sends --paced-size rollouts at --paced-rate per second (below every manager's capacity here), so a BRPO group's
+wait after its last rollout shows what the reward path itself adds to the judge latency.
 BRPO's 8192-rollout burst keeps 8192 calls waiting at once, more than 8 of verl's reward workers accept (Ray's
 1000 concurrent calls per actor), so that row runs with the 17 workers preflight asks for.
 
-    .venv/bin/python benchmarks/reward_path.py [--sizes 1024 8192] [--latencies 0 0.2]
+    .venv/bin/python benchmarks/reward_path.py [--sizes 1024 8192] [--latencies 0 0.2] [--paced-rate 100]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
@@ -40,6 +47,9 @@ WORKERS = 8
 GROUP = 16
 JUDGE_CONCURRENCY = 256
 HERE = Path(__file__).resolve().parent
+VERL_MANAGERS = {"naive": ("naive", 1), "naive_both": ("naive", 2), "rate_limited": ("rate_limited", 1)}
+"""verl's own managers with benchmarks/judge_score.py: one judge call per rollout, or two (`naive_both`: both
+orders, as BRPO judges, so the two make the same kind of judge calls: BRPO 15 x 2 per 16 rollouts, this 2 x 1)."""
 
 
 def rows(n_prompts: int) -> list[dict[str, Any]]:
@@ -57,12 +67,14 @@ def manager_config(manager: str, tokenizer_dir: str, server: JudgeServerProcess,
     experiment = f"bench-{uuid.uuid4().hex[:8]}"
     common = [f"reward.num_workers={workers}", f"actor_rollout_ref.rollout.n={n}", f"data.train_files={train}",
               f"data.train_batch_size={n_prompts}"]
-    if manager in ("naive", "rate_limited"):
+    if manager in VERL_MANAGERS:
+        verl_name, orders = VERL_MANAGERS[manager]
         return reward_loop_config(tokenizer_dir, [
-            *common, f"reward.reward_manager.name={manager}", f"+reward.max_concurrent={JUDGE_CONCURRENCY}",
+            *common, f"reward.reward_manager.name={verl_name}", f"+reward.max_concurrent={JUDGE_CONCURRENCY}",
             f"reward.custom_reward_function.path={HERE / 'judge_score.py'}",
             "reward.custom_reward_function.name=judge_score",
-            f"+reward.custom_reward_function.reward_kwargs.base_url={server.base_url}"])
+            f"+reward.custom_reward_function.reward_kwargs.base_url={server.base_url}",
+            f"+reward.custom_reward_function.reward_kwargs.orders={orders}"])
     create_index([train], experiment, work / "run")
     return reward_loop_config(tokenizer_dir, [
         *common, f"reward.reward_manager.name={manager}", f"+reward.reward_kwargs.experiment={experiment}",
@@ -71,14 +83,26 @@ def manager_config(manager: str, tokenizer_dir: str, server: JudgeServerProcess,
         f"+reward.reward_kwargs.judge.max_concurrency={JUDGE_CONCURRENCY}"])
 
 
-async def push(workers: list, items: list[tuple[str, Any]]) -> tuple[float, list[float], dict[str, float]]:
-    """Send every rollout at once (round robin over workers); per-rollout arrival-to-reward seconds and per-group
-    last-send-to-last-reward seconds."""
+def coordinator_cpu_s() -> float:
+    """CPU seconds used so far by every live coordinator process on this machine."""
+    total = 0.0
+    for process in psutil.process_iter(["cmdline", "cpu_times"]):
+        if process.info["cmdline"] and process.info["cmdline"][0].startswith("ray::JudgeCoordinator"):
+            total += process.info["cpu_times"].user + process.info["cpu_times"].system
+    return total
+
+
+async def push(workers: list, items: list[tuple[str, Any]], pace: float | None = None
+               ) -> tuple[float, list[float], dict[str, float]]:
+    """Send every rollout at once, or `pace` rollouts per second (round robin over workers); per-rollout
+    arrival-to-reward seconds and per-group last-send-to-last-reward seconds."""
     sent: dict[int, float] = {}
     last_sent: dict[str, float] = {}
     done: dict[str, float] = defaultdict(float)
 
     async def one(i: int, uid: str, data: Any) -> float:
+        if pace:
+            await asyncio.sleep(i / pace)
         ref = workers[i % len(workers)].compute_score.remote(data)
         sent[i] = last_sent[uid] = time.perf_counter()
         await ref
@@ -93,15 +117,18 @@ async def push(workers: list, items: list[tuple[str, Any]]) -> tuple[float, list
 
 
 def warm_up(workers: list, tokenizer: Any, row: dict[str, Any], n: int) -> None:
-    """One group per worker (a rollout each for n = 1), with fresh uids."""
+    """Every worker started and through its first rollouts (a group of n each, fresh uids), so no worker's start-up
+    or first call lands in the measured window."""
+    ray.get([worker.__ray_ready__.remote() for worker in workers])
     items = []
-    for w in range(len(workers) if n == 1 else 1):
+    for w in range(len(workers)):
         uid = f"warm-{w}-{uuid.uuid4().hex[:8]}"
-        items += [(uid, rollout_data(tokenizer, row, f"warm {s} QUALITY={s}", uid, s)) for s in range(n)]
+        items += [(uid, rollout_data(tokenizer, row, f"warm {s} QUALITY={s % 9 + 1}", uid, s)) for s in range(n)]
     asyncio.run(push(workers, items))
 
 
-def run_one(manager: str, size: int, latency: float, tokenizer_dir: str, tokenizer: Any) -> dict[str, Any]:
+def run_one(manager: str, size: int, latency: float, tokenizer_dir: str, tokenizer: Any, pace: float | None = None
+            ) -> dict[str, Any]:
     n = GROUP if manager == "brpo" else 1
     n_prompts = size // n
     # every BRPO rollout holds a reward-worker slot while its group gathers; verl's workers take at most 1000
@@ -120,21 +147,26 @@ def run_one(manager: str, size: int, latency: float, tokenizer_dir: str, tokeniz
         with reward_workers(config) as workers:
             warm_up(workers, tokenizer, table[0], n)  # coordinator and judge client start-up, not measured
             server.reset()
-            wall, lat, groups = asyncio.run(push(workers, items))
+            cpu_before = coordinator_cpu_s()
+            wall, lat, groups = asyncio.run(push(workers, items, pace))
+            coordinator_cpu = coordinator_cpu_s() - cpu_before
         calls = server.stats()["requests"]
     group_lat = np.array(list(groups.values())) if n > 1 else np.array([])
     return {"manager": manager, "size": size, "latency": latency, "workers": n_workers, "rate": size / wall,
             "wall": wall,
             "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
             "g50": float(np.percentile(group_lat, 50)) if group_lat.size else float("nan"),
-            "g99": float(np.percentile(group_lat, 99)) if group_lat.size else float("nan"), "calls": calls}
+            "g99": float(np.percentile(group_lat, 99)) if group_lat.size else float("nan"), "calls": calls,
+            "coordinator_cpu": coordinator_cpu / wall}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 8192])
     parser.add_argument("--latencies", type=float, nargs="+", default=[0.0, 0.2])
-    parser.add_argument("--managers", nargs="+", default=["writing_rl", "brpo", "naive", "rate_limited"])
+    parser.add_argument("--managers", nargs="+", default=["writing_rl", "brpo", "naive", "naive_both", "rate_limited"])
+    parser.add_argument("--paced-rate", type=float, default=100.0, help="rollouts/s of the paced table (0: skip it)")
+    parser.add_argument("--paced-size", type=int, default=1024)
     args = parser.parse_args()
     from verl.utils import hf_tokenizer
 
@@ -144,16 +176,33 @@ def main() -> None:
              runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "VERL_LOGGING_LEVEL": "WARN"}})
     print(f"{WORKERS} reward workers (BRPO bursts beyond 1000 waiting calls per worker: as many as preflight "
           f"requires), judge concurrency {JUDGE_CONCURRENCY}, BRPO groups of {GROUP}, both orders")
-    print(f"{'manager':>12} {'rollouts':>8} {'judge s':>7} {'workers':>7} | {'rollouts/s':>10} {'wall s':>7} | "
-          f"{'p50 s':>6} {'p99 s':>6} | {'group p50':>9} {'group p99':>9} | {'judge calls':>11}")
+    print(f"{'manager':>12} {'rollouts':>8} {'judge s':>7} {'workers':>7} | {'rollouts/s':>10} {'x naive':>7} "
+          f"{'wall s':>7} | {'p50 s':>6} {'p99 s':>6} | {'group p50':>9} {'group p99':>9} | {'judge calls':>11} "
+          f"{'coord cpu':>9}")
     for latency in args.latencies:
         for size in args.sizes:
-            for manager in args.managers:
+            # naive first: every other row of the cell is compared with it
+            managers = sorted(args.managers, key=lambda m: m != "naive")
+            naive_rate = None
+            rows_out = []
+            for manager in managers:
                 r = run_one(manager, size, latency, tokenizer_dir, tokenizer)
+                naive_rate = r["rate"] if manager == "naive" else naive_rate
+                rows_out.append(r)
+            for r in sorted(rows_out, key=lambda r: args.managers.index(r["manager"])):
+                ratio = f"{r['rate'] / naive_rate:>7.2f}" if naive_rate else f"{'-':>7}"
+                cpu = f"{r['coordinator_cpu']:>9.0%}" if r["manager"] in ("writing_rl", "brpo") else f"{'-':>9}"
                 print(f"{r['manager']:>12} {r['size']:>8} {r['latency']:>7.1f} {r['workers']:>7} | {r['rate']:>10.0f} "
-                      f"{r['wall']:>7.2f} | {r['p50']:>6.2f} {r['p99']:>6.2f} | {r['g50']:>9.2f} {r['g99']:>9.2f} | "
-                      f"{r['calls']:>11}",
-                      flush=True)
+                      f"{ratio} {r['wall']:>7.2f} | {r['p50']:>6.2f} {r['p99']:>6.2f} | {r['g50']:>9.2f} "
+                      f"{r['g99']:>9.2f} | {r['calls']:>11} {cpu}", flush=True)
+    if args.paced_rate > 0:
+        print(f"\npaced: {args.paced_size} rollouts at {args.paced_rate:g}/s (no backlog)")
+        print(f"{'manager':>12} {'judge s':>7} | {'p50 s':>6} {'p99 s':>6} | {'group p50':>9} {'group p99':>9}")
+        for latency in args.latencies:
+            for manager in args.managers:
+                r = run_one(manager, args.paced_size, latency, tokenizer_dir, tokenizer, pace=args.paced_rate)
+                print(f"{manager:>12} {latency:>7.1f} | {r['p50']:>6.2f} {r['p99']:>6.2f} | {r['g50']:>9.2f} "
+                      f"{r['g99']:>9.2f}", flush=True)
     ray.shutdown()
 
 

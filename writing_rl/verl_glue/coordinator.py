@@ -61,7 +61,7 @@ class JudgeCoordinator:
         self._watch = RewardHackingWatch(self.settings.watch)
         self._inboxes = RewardInboxes()
         self._answering: set[asyncio.Task] = set()
-        self._batches = {"submit_calls": 0, "rollouts": 0}
+        self._batches = {"submit_calls": 0, "rollouts": 0, "collect_calls": 0}
         """How many rollouts came in how many calls: the batching `CoordinatorLink` exists for."""
         gc.freeze()  # start-up objects out of the collector's way: no long pauses in the event loop
 
@@ -129,7 +129,9 @@ class JudgeCoordinator:
 
     async def collect(self, inbox: str) -> list[Answer]:
         """Every (ticket, result, error) ready for this reward worker, waiting for the first if none is."""
-        return await self._inboxes.take(inbox)
+        answers = await self._inboxes.take(inbox)
+        self._batches["collect_calls"] += 1
+        return answers
 
     async def _answer(self, inbox: str, ticket: int, score: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]],
                       sample: dict[str, Any]) -> None:
