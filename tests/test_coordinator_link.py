@@ -1,6 +1,7 @@
 """The batched line between verl's reward workers and the job's coordinator (real Ray, verl's real
 RewardLoopWorker, the loopback judge): a burst travels in fewer calls than rollouts and every rollout still
-gets its own reward; a coordinator that dies fails every waiting rollout with the reason instead of a hang."""
+gets its own reward; a coordinator that dies fails every waiting rollout with the reason instead of a hang;
+an error reaches the rollout it belongs to, as itself or, when it cannot be unpickled, as its type and message."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import ray
 from writing_rl.brpo.group import choose_reference
 from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 from writing_rl.testing.server_process import JudgeServerProcess
+from writing_rl.verl_glue.reward_inboxes import RewardInboxes
 
 G = 16
 
@@ -88,3 +90,22 @@ def test_waiting_rollouts_fail_with_the_reason_when_the_coordinator_dies(
         for ref in refs:
             with pytest.raises(ray.exceptions.RayTaskError, match=r"writing-rl coordinator .* is gone"):
                 ray.get(ref, timeout=120)
+
+
+class TwoArgumentError(Exception):
+    def __init__(self, message: str, cause: str):
+        super().__init__(message)
+        self.cause = cause
+
+
+async def test_an_error_that_cannot_cross_to_the_worker_arrives_as_its_type_and_message() -> None:
+    inboxes = RewardInboxes()
+    inboxes.put("worker-1", 7, None, TwoArgumentError("the judge serves another model", "config"))
+    inboxes.put("worker-1", 8, None, ValueError("session_id 1 arrived twice"))
+    inboxes.put("worker-2", 9, {"reward": 1.0, "extra": {}}, None)
+    (seven, _, unportable), (eight, _, portable) = await inboxes.take("worker-1")
+    assert (seven, eight) == (7, 8)
+    assert isinstance(unportable, RuntimeError)
+    assert str(unportable) == "TwoArgumentError: the judge serves another model"
+    assert isinstance(portable, ValueError) and str(portable) == "session_id 1 arrived twice"
+    assert await inboxes.take("worker-2") == [(9, {"reward": 1.0, "extra": {}}, None)]

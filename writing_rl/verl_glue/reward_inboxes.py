@@ -29,9 +29,10 @@ class RewardInboxes:
 
 
 def _portable(error: BaseException) -> BaseException:
-    """The error itself when it can cross to the reward worker, else a RuntimeError that names it."""
+    """The error itself when it survives the trip to the reward worker, else a RuntimeError with its type and
+    message (an exception whose __init__ takes other arguments than its message pickles but does not unpickle)."""
     try:
-        pickle.dumps(error)
-    except Exception:  # any pickling failure: send its description instead
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # any failure either way: send its description instead
         return RuntimeError(f"{type(error).__name__}: {error}")
     return error
