@@ -1,8 +1,10 @@
 """BRPO through verl's real reward loop (real Ray, 2 reward workers) against the loopback judge,
-then verl's own compute_advantage with adv_estimator="brpo"; the batched line between the reward workers and the
-coordinator: a burst travels in fewer calls than rollouts and every rollout still gets its own reward; a
-coordinator that dies fails every waiting rollout with the reason instead of a hang; an error reaches the rollout
-it belongs to, as itself or, when it cannot be unpickled, as its type and message."""
+then verl's own compute_advantage with adv_estimator="brpo"; candidates judged as they arrive, before their
+group is complete, with the draw over the arrivals kept for sessions not numbered 0..G-1; the batched line
+between the reward workers and the coordinator: a burst travels in fewer calls than rollouts and every rollout
+still gets its own reward; a coordinator that dies fails every waiting rollout with the reason instead of a
+hang; an error reaches the rollout it belongs to, as itself or, when it cannot be unpickled, as its type and
+message."""
 
 from __future__ import annotations
 
@@ -294,6 +296,70 @@ def test_a_burst_travels_in_batches_and_each_rollout_gets_its_own_reward(
             assert result["reward_extra_info"]["brpo_is_reference"] == (s == reference)
             expected = 0.0 if s == reference else (1.0 if quality(s) > quality(reference) else -1.0)
             assert result["reward_score"] == expected, (uid, s)
+
+
+def judge_requests_reach(server: JudgeServerProcess, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while server.stats()["requests"] < count:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the judge saw {server.stats()['requests']} of {count} requests")
+        time.sleep(0.05)
+
+
+def uid_where(condition: Any) -> str:
+    return next(uid for uid in (f"uid-{uuid.uuid4()}" for _ in range(1000)) if condition(uid))
+
+
+@pytest.mark.slow
+def test_candidates_are_judged_while_their_group_is_still_generating(
+        ray_local: None, tokenizer_dir: str, tokenizer: Any, genrm_server: JudgeServerProcess) -> None:
+    """The reference is known from (seed, uid): every candidate that arrived with it is judged before the last
+    rollout comes, and the group's rewards are the ones judging it whole would give."""
+    genrm_server.reset()
+    experiment = f"brpo-{uuid.uuid4().hex[:8]}"
+    uid = uid_where(lambda u: choose_reference(list(range(G)), u, seed=0) != G - 1)
+    config = make_config(tokenizer_dir, genrm_server, experiment, "+reward.reward_kwargs.brpo.group_timeout_s=600")
+    with reward_workers(config) as workers:
+        refs = [send(workers, rollout_data(tokenizer, row(0), f"text {s} QUALITY={quality(s):g}", uid, s))
+                for s in range(G - 1)]
+        judge_requests_reach(genrm_server, (G - 2) * 2)
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        last = send(workers, rollout_data(tokenizer, row(0), f"text {G - 1} QUALITY={quality(G - 1):g}", uid, G - 1))
+        results = ray.get([*refs, last], timeout=120)
+        stats = coordinator_stats(experiment)
+    assert ready == []  # judged, yet nobody answered: the group is not complete
+    assert genrm_server.stats()["requests"] == (G - 1) * 2
+    assert [r["reward_score"] for r in results] == expected_rewards(uid, [quality(s) for s in range(G)])
+    assert stats["brpo"]["discarded_judgements"] == 0 and stats["brpo"]["groups"] == 1
+
+
+@pytest.mark.slow
+def test_sessions_not_numbered_from_zero_keep_the_draw_from_their_members(
+        ray_local: None, tokenizer_dir: str, tokenizer: Any, genrm_server: JudgeServerProcess) -> None:
+    """Sessions 1..G (a custom agent loop): the calls made early against the reference drawn for 0..G-1 are
+    counted as discarded once session G shows that draw does not hold, and the group is judged against the
+    member drawn from the sessions that arrived."""
+    genrm_server.reset()
+    experiment = f"brpo-{uuid.uuid4().hex[:8]}"
+    sessions = list(range(1, G + 1))
+    uid = uid_where(lambda u: choose_reference(list(range(G)), u, seed=0) != 0
+                    and choose_reference(sessions, u, seed=0) != choose_reference(list(range(G)), u, seed=0))
+    config = make_config(tokenizer_dir, genrm_server, experiment, "+reward.reward_kwargs.brpo.group_timeout_s=600")
+    with reward_workers(config) as workers:
+        refs = [send(workers, rollout_data(tokenizer, row(0), f"text {s} QUALITY={quality(s):g}", uid, s))
+                for s in sessions[:-1]]
+        judge_requests_reach(genrm_server, (G - 2) * 2)
+        refs.append(send(workers, rollout_data(tokenizer, row(0), f"text {G} QUALITY={quality(G):g}", uid, G)))
+        results = ray.get(refs, timeout=120)
+        stats = coordinator_stats(experiment)
+    reference = choose_reference(sessions, uid, seed=0)
+    assert {r["reward_extra_info"]["brpo_reference_session"] for r in results} == {reference}
+    assert [r["reward_score"] for r in results] == [
+        0.0 if s == reference else (1.0 if quality(s) > quality(reference) else -1.0) for s in sessions]
+    assert stats["brpo"]["discarded_judgements"] == G - 2
+    # at most: the discarded calls and the group's own (a discarded pair already answered, old reference vs new,
+    # is the group's pair new vs old in swapped orders, which the judge cache answers)
+    assert (G - 2) * 2 + (G - 1) * 2 - 2 <= genrm_server.stats()["requests"] <= (G - 2) * 2 + (G - 1) * 2
 
 
 @pytest.mark.slow

@@ -1,8 +1,10 @@
-"""Gather each BRPO group as its rollouts arrive, judge it the moment it is complete, answer every member.
+"""Gather each BRPO group as its rollouts arrive, judge them as they come, answer every member once all are in.
 
-Plain asyncio (no Ray, no verl): the coordinator actor wraps one of these. A group that stays
-incomplete for `group_timeout_s` is judged with what arrived; a member arriving after its group
-was judged gets no signal (0, flagged). Nothing waits forever.
+Plain asyncio (no Ray, no verl): the coordinator actor wraps one of these. The group's reference is known
+from (seed, uid) before any rollout arrives, so each candidate is judged as soon as it and the reference are
+both in: a group's judge calls spread over its generation instead of queueing behind its last rollout. A
+group that stays incomplete for `group_timeout_s` is judged with what arrived; a member arriving after its
+group was judged gets no signal (0, flagged). Nothing waits forever.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from writing_rl.brpo.group import NO_SIGNAL, MemberOutcome, choose_reference
-from writing_rl.brpo.judging import judge_against_reference
+from writing_rl.brpo.judging import judge_against_reference, judge_candidate
 from writing_rl.brpo.skew import group_is_skewed
 from writing_rl.finished_groups import FinishedGroups
 from writing_rl.judge.pairwise import PairwiseJudge
@@ -32,11 +34,26 @@ class DuplicateSessionError(ValueError):
 class _Group:
     expected: int
     first: RolloutSample
+    likely_reference: int
+    """The reference drawn for sessions 0..expected-1 (how verl numbers a prompt's rollouts)."""
     members: dict[int, tuple[RolloutSample, asyncio.Future]] = field(default_factory=dict)
     arrivals: int = 0
     """Rollouts that reached the group, duplicates included: the group closes when this reaches `expected`."""
+    numbered: bool = True
+    """Every session_id so far is in 0..expected-1, so `likely_reference` is the one the group keeps."""
+    early: dict[int, asyncio.Task[MemberOutcome]] = field(default_factory=dict)
+    """Candidates already being judged against `likely_reference`, by session_id."""
     timer: asyncio.TimerHandle | None = None
     first_arrival: float = field(default_factory=time.monotonic)
+    judging: bool = False
+
+    def reference(self, uid: str, seed: int) -> int:
+        """`likely_reference` when it arrived and the sessions are numbered 0..expected-1, else a uniform draw
+        from the members that arrived. For a complete group this is `choose_reference` of its members; a group
+        that timed out keeps the reference its candidates were already judged against."""
+        if self.numbered and self.likely_reference in self.members:
+            return self.likely_reference
+        return choose_reference(list(self.members), uid, seed)
 
 
 @dataclass
@@ -53,6 +70,9 @@ class BrpoStats:
     consistent: int = 0
     late_members: int = 0
     duplicate_sessions: int = 0
+    discarded_judgements: int = 0
+    """Candidates judged early against a reference their group did not keep (session_ids outside
+    0..n-1): paid judge calls that gave no reward."""
     judge_started_at: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     """When the most recent groups started being judged (bounded)."""
 
@@ -84,13 +104,18 @@ class BrpoGroupScorer:
         loop = asyncio.get_running_loop()
         group = self._groups.get(sample.uid)
         if group is None:
-            group = self._groups[sample.uid] = _Group(expected=max(1, expected), first=sample)
+            expected = max(1, expected)
+            group = self._groups[sample.uid] = _Group(
+                expected=expected, first=sample, likely_reference=choose_reference(range(expected), sample.uid,
+                                                                                   self.seed))
             group.timer = loop.call_later(self.group_timeout_s, self._start, sample.uid, True)
         group.arrivals += 1
         duplicate = sample.session_id in group.members
         if not duplicate:
             future: asyncio.Future = loop.create_future()
             group.members[sample.session_id] = (sample, future)
+            group.numbered = group.numbered and 0 <= sample.session_id < group.expected
+            self._judge_early(group, sample.session_id)
         if group.arrivals >= group.expected:
             self._start(sample.uid, False)
         if duplicate:
@@ -100,6 +125,28 @@ class BrpoGroupScorer:
                 "this one gets no reward. verl's V1 trainer numbers a prompt's n sessions 0..n-1; anything that "
                 "re-sends a session (a custom agent loop, a retried request) must give it a fresh session_id")
         return await future
+
+    def _judge_early(self, group: _Group, session_id: int) -> None:
+        """Start judging what can be judged now: the new member against the likely reference, or, when the new
+        member is that reference, every member already in."""
+        reference_id = group.likely_reference
+        if group.expected < 2 or not group.numbered or reference_id not in group.members:
+            return
+        waiting = [s for s in group.members if s != reference_id] if session_id == reference_id else [session_id]
+        for candidate in waiting:
+            group.early[candidate] = self._judge_task(group, candidate, reference_id)
+
+    def _judge_task(self, group: _Group, candidate: int, reference_id: int) -> asyncio.Task[MemberOutcome]:
+        self._mark_judging(group)
+        first = group.first
+        return asyncio.create_task(judge_candidate(
+            self.judge, first.prompt, group.members[candidate][0].response, group.members[reference_id][0].response,
+            orders=self.orders, votes=self.votes, criteria=first.criteria))
+
+    def _mark_judging(self, group: _Group) -> None:
+        if not group.judging:
+            group.judging = True
+            self.stats.judge_started_at.append(time.time())
 
     def _start(self, uid: str, timed_out: bool) -> None:
         group = self._groups.pop(uid, None)
@@ -117,7 +164,7 @@ class BrpoGroupScorer:
         task.add_done_callback(self._tasks.discard)
 
     async def _judge(self, uid: str, group: _Group) -> None:
-        self.stats.judge_started_at.append(time.time())
+        self._mark_judging(group)
         members = group.members
         try:
             if len(members) == 1:
@@ -133,15 +180,18 @@ class BrpoGroupScorer:
 
     async def _judge_bootstrapped(self, uid: str, group: _Group) -> dict[int, dict[str, Any]]:
         members = group.members
-        reference_id = choose_reference(list(members), uid, self.seed)
-        candidates = {s: sample.response for s, (sample, _) in members.items() if s != reference_id}
-        first = group.first
-        outcomes = await judge_against_reference(self.judge, first.prompt, candidates,
-                                                 members[reference_id][0].response, orders=self.orders,
-                                                 votes=self.votes, criteria=first.criteria)
+        reference_id = group.reference(uid, self.seed)
+        if reference_id != group.likely_reference and group.early:
+            self.stats.discarded_judgements += len(group.early)
+            for task in group.early.values():
+                _discard(task)
+            group.early.clear()
+        tasks = {s: group.early.get(s) or self._judge_task(group, s, reference_id) for s in members
+                 if s != reference_id}
+        outcomes = dict(zip(tasks, await asyncio.gather(*tasks.values()), strict=True))
         outcomes[reference_id] = MemberOutcome(0.0, is_reference=True)
         skewed = group_is_skewed([o.reward for o in outcomes.values()], self.skew_threshold)
-        self._count(outcomes.values(), skewed, first.validation)
+        self._count(outcomes.values(), skewed, group.first.validation)
         return {s: _result(o, len(members), reference_id, skewed) for s, o in outcomes.items()}
 
     async def _judge_single(self, sample: RolloutSample) -> dict[int, dict[str, Any]]:
@@ -171,6 +221,12 @@ class BrpoGroupScorer:
         """Wait for every group being judged (used at shutdown and in tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks))
+
+
+def _discard(task: asyncio.Task) -> None:
+    """Stop a judgement nobody will read, and take its outcome so asyncio does not report it as lost."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _result(outcome: MemberOutcome, group_size: int, reference: int, skewed: bool) -> dict[str, Any]:

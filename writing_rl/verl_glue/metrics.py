@@ -51,6 +51,7 @@ def step_metrics(before: dict[str, Any], after: dict[str, Any], latencies_s: Seq
             "brpo/timed_out_groups": _delta(b0, b1, "timed_out_groups"),
             "brpo/late_members": _delta(b0, b1, "late_members"),
             "brpo/duplicate_sessions": _delta(b0, b1, "duplicate_sessions"),
+            "brpo/discarded_judgements": _delta(b0, b1, "discarded_judgements"),
         })
     if "writing_rl" in after:
         w0, w1 = before.get("writing_rl", {}), after["writing_rl"]
