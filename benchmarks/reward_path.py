@@ -7,6 +7,8 @@ rollouts are sent at once, as verl's agent loop sends them when generation finis
   rollouts/s          finished rollouts per second of wall time
   p50/p99 s           time from a rollout's arrival at a reward worker to its reward
   group p50/p99 s     BRPO: from a group's last rollout being sent to all its rewards
+  wait p99 s          BRPO: from a group's last rollout reaching the coordinator to all its rewards (what the
+                      reward path adds after generation; the backlog in verl's workers is not in it)
   judge calls         HTTP requests the judge server saw (BRPO: 15 x 2 orders per group of 16)
   x naive             rollouts/s as a multiple of `naive`'s in the same row (same size and judge latency)
   coord cpu           our coordinator's CPU time over the wall time (100% = one core: the point where one
@@ -43,10 +45,14 @@ from writing_rl.models.tokenizer import gpt2_tokenizer_dir
 from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.verl_glue.compatibility import RAY_ASYNC_ACTOR_MAX_CONCURRENCY
+from writing_rl.verl_glue.settings import reward_settings_from_config
 
 WORKERS = 8
 GROUP = 16
-JUDGE_CONCURRENCY = 256
+RATE_LIMITED_CONCURRENCY = 256
+"""verl's `rate_limited` manager: requests in flight per reward worker (its semaphore is per process)."""
+JOB_JUDGE_CONCURRENCY = RATE_LIMITED_CONCURRENCY * WORKERS
+"""Ours, job-wide: the same budget `rate_limited` gets over 8 workers (`naive` has no limit at all)."""
 HERE = Path(__file__).resolve().parent
 VERL_MANAGERS = {"naive": ("naive", 1), "naive_both": ("naive", 2), "rate_limited": ("rate_limited", 1)}
 """verl's own managers with benchmarks/judge_score.py: one judge call per rollout, or two (`naive_both`: both
@@ -62,7 +68,7 @@ def rows(n_prompts: int) -> list[dict[str, Any]]:
 
 
 def manager_config(manager: str, tokenizer_dir: str, server: JudgeServerProcess, n_prompts: int, n: int,
-                   work: Path, workers: int) -> Any:
+                   work: Path, workers: int, judge_concurrency: int) -> Any:
     train = work / "train.parquet"
     pq.write_table(pa.Table.from_pylist(rows(n_prompts)), train)
     experiment = f"bench-{uuid.uuid4().hex[:8]}"
@@ -71,7 +77,7 @@ def manager_config(manager: str, tokenizer_dir: str, server: JudgeServerProcess,
     if manager in VERL_MANAGERS:
         verl_name, orders = VERL_MANAGERS[manager]
         return reward_loop_config(tokenizer_dir, [
-            *common, f"reward.reward_manager.name={verl_name}", f"+reward.max_concurrent={JUDGE_CONCURRENCY}",
+            *common, f"reward.reward_manager.name={verl_name}", f"+reward.max_concurrent={RATE_LIMITED_CONCURRENCY}",
             f"reward.custom_reward_function.path={HERE / 'judge_score.py'}",
             "reward.custom_reward_function.name=judge_score",
             f"+reward.custom_reward_function.reward_kwargs.base_url={server.base_url}",
@@ -81,7 +87,7 @@ def manager_config(manager: str, tokenizer_dir: str, server: JudgeServerProcess,
         *common, f"reward.reward_manager.name={manager}", f"+reward.reward_kwargs.experiment={experiment}",
         f"+reward.reward_kwargs.run_dir={work / 'run'}", "+reward.reward_kwargs.judge.cache_path=none",
         f"+reward.reward_kwargs.judge.base_url={server.base_url}", "+reward.reward_kwargs.judge.model=test-judge",
-        f"+reward.reward_kwargs.judge.max_concurrency={JUDGE_CONCURRENCY}"])
+        f"+reward.reward_kwargs.judge.max_concurrency={judge_concurrency}"])
 
 
 def coordinator_cpu_s() -> float:
@@ -138,8 +144,14 @@ def fresh_items(table: list[dict[str, Any]], tokenizer: Any, n: int) -> list[tup
     return items
 
 
+def group_waits(config: Any, groups: int) -> np.ndarray:
+    """The coordinator's last `groups` BRPO groups: seconds from closing to all rewards."""
+    coordinator = ray.get_actor(reward_settings_from_config(config).coordinator_name())
+    return np.array(ray.get(coordinator.stats.remote())["brpo"]["closed_to_answered_s"][-groups:])
+
+
 def run_one(manager: str, size: int, latency: float, tokenizer_dir: str, tokenizer: Any, repeats: int,
-            pace: float | None = None) -> dict[str, Any]:
+            judge_concurrency: int, pace: float | None = None) -> dict[str, Any]:
     """`repeats` pushes on the same workers; the one with the median rollouts/s is reported (a 1024-rollout push
     lasts about three seconds, where one stall of this machine moves a single measurement by a fifth)."""
     n = GROUP if manager == "brpo" else 1
@@ -151,7 +163,8 @@ def run_one(manager: str, size: int, latency: float, tokenizer_dir: str, tokeniz
     measured = []
     with JudgeServerProcess(mode="scores" if manager == "brpo" else "verdict", latency=latency) as server, \
             tempfile.TemporaryDirectory() as tmp:
-        config = manager_config(manager, tokenizer_dir, server, n_prompts, n, Path(tmp), n_workers)
+        config = manager_config(manager, tokenizer_dir, server, n_prompts, n, Path(tmp), n_workers,
+                                judge_concurrency)
         table = rows(n_prompts)
         with reward_workers(config) as workers:
             warm_up(workers, tokenizer, table[0], n)  # coordinator and judge client start-up, not measured
@@ -162,11 +175,13 @@ def run_one(manager: str, size: int, latency: float, tokenizer_dir: str, tokeniz
                 wall, lat, groups = asyncio.run(push(workers, items, pace))
                 coordinator_cpu = coordinator_cpu_s() - cpu_before
                 group_lat = np.array(list(groups.values())) if n > 1 else np.array([])
+                waits = group_waits(config, n_prompts) if manager == "brpo" else np.array([])
                 measured.append({
                     "manager": manager, "size": size, "latency": latency, "workers": n_workers, "rate": size / wall,
                     "wall": wall, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
                     "g50": float(np.percentile(group_lat, 50)) if group_lat.size else float("nan"),
                     "g99": float(np.percentile(group_lat, 99)) if group_lat.size else float("nan"),
+                    "wait99": float(np.percentile(waits, 99)) if waits.size else float("nan"),
                     "calls": server.stats()["requests"], "coordinator_cpu": coordinator_cpu / wall})
     return sorted(measured, key=lambda m: m["rate"])[len(measured) // 2]
 
@@ -180,6 +195,9 @@ def main() -> None:
                         help="pushes per row on the same workers; the median by rollouts/s is shown")
     parser.add_argument("--paced-rate", type=float, default=100.0, help="rollouts/s of the paced table (0: skip it)")
     parser.add_argument("--paced-size", type=int, default=1024)
+    parser.add_argument("--judge-concurrency", type=int, default=JOB_JUDGE_CONCURRENCY,
+                        help="our managers' job-wide judge requests in flight (judge.max_concurrency); the default is "
+                             f"rate_limited's {RATE_LIMITED_CONCURRENCY} per worker x {WORKERS} workers")
     args = parser.parse_args()
     from verl.utils import hf_tokenizer
 
@@ -188,11 +206,12 @@ def main() -> None:
     ray.init(num_cpus=64, include_dashboard=False, log_to_driver=False, configure_logging=False,
              runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "VERL_LOGGING_LEVEL": "WARN"}})
     print(f"{WORKERS} reward workers (BRPO bursts beyond 1000 waiting calls per worker: as many as preflight "
-          f"requires), judge concurrency {JUDGE_CONCURRENCY}, BRPO groups of {GROUP}, both orders; "
+          f"requires); judge requests in flight: ours {args.judge_concurrency} job-wide, rate_limited "
+          f"{RATE_LIMITED_CONCURRENCY} per worker, naive unlimited; BRPO groups of {GROUP}, both orders; "
           f"median of {args.repeats} pushes per row")
     print(f"{'manager':>12} {'rollouts':>8} {'judge s':>7} {'workers':>7} | {'rollouts/s':>10} {'x naive':>7} "
-          f"{'wall s':>7} | {'p50 s':>6} {'p99 s':>6} | {'group p50':>9} {'group p99':>9} | {'judge calls':>11} "
-          f"{'coord cpu':>9}")
+          f"{'wall s':>7} | {'p50 s':>6} {'p99 s':>6} | {'group p50':>9} {'group p99':>9} {'wait p99':>8} | "
+          f"{'judge calls':>11} {'coord cpu':>9}")
     for latency in args.latencies:
         for size in args.sizes:
             # naive first: every other row of the cell is compared with it
@@ -200,7 +219,7 @@ def main() -> None:
             naive_rate = None
             rows_out = []
             for manager in managers:
-                r = run_one(manager, size, latency, tokenizer_dir, tokenizer, args.repeats)
+                r = run_one(manager, size, latency, tokenizer_dir, tokenizer, args.repeats, args.judge_concurrency)
                 naive_rate = r["rate"] if manager == "naive" else naive_rate
                 rows_out.append(r)
             for r in sorted(rows_out, key=lambda r: args.managers.index(r["manager"])):
@@ -208,15 +227,17 @@ def main() -> None:
                 cpu = f"{r['coordinator_cpu']:>9.0%}" if r["manager"] in ("writing_rl", "brpo") else f"{'-':>9}"
                 print(f"{r['manager']:>12} {r['size']:>8} {r['latency']:>7.1f} {r['workers']:>7} | {r['rate']:>10.0f} "
                       f"{ratio} {r['wall']:>7.2f} | {r['p50']:>6.2f} {r['p99']:>6.2f} | {r['g50']:>9.2f} "
-                      f"{r['g99']:>9.2f} | {r['calls']:>11} {cpu}", flush=True)
+                      f"{r['g99']:>9.2f} {r['wait99']:>8.2f} | {r['calls']:>11} {cpu}", flush=True)
     if args.paced_rate > 0:
         print(f"\npaced: {args.paced_size} rollouts at {args.paced_rate:g}/s (no backlog)")
-        print(f"{'manager':>12} {'judge s':>7} | {'p50 s':>6} {'p99 s':>6} | {'group p50':>9} {'group p99':>9}")
+        print(f"{'manager':>12} {'judge s':>7} | {'p50 s':>6} {'p99 s':>6} | {'group p50':>9} {'group p99':>9} "
+              f"{'wait p99':>8}")
         for latency in args.latencies:
             for manager in args.managers:
-                r = run_one(manager, args.paced_size, latency, tokenizer_dir, tokenizer, 1, pace=args.paced_rate)
+                r = run_one(manager, args.paced_size, latency, tokenizer_dir, tokenizer, 1, args.judge_concurrency,
+                            pace=args.paced_rate)
                 print(f"{manager:>12} {latency:>7.1f} | {r['p50']:>6.2f} {r['p99']:>6.2f} | {r['g50']:>9.2f} "
-                      f"{r['g99']:>9.2f}", flush=True)
+                      f"{r['g99']:>9.2f} {r['wait99']:>8.2f}", flush=True)
     ray.shutdown()
 
 

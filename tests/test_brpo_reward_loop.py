@@ -331,6 +331,7 @@ def test_candidates_are_judged_while_their_group_is_still_generating(
     assert genrm_server.stats()["requests"] == (G - 1) * 2
     assert [r["reward_score"] for r in results] == expected_rewards(uid, [quality(s) for s in range(G)])
     assert stats["brpo"]["discarded_judgements"] == 0 and stats["brpo"]["groups"] == 1
+    assert len(stats["brpo"]["closed_to_answered_s"]) == 1
 
 
 @pytest.mark.slow

@@ -75,6 +75,9 @@ class BrpoStats:
     0..n-1): paid judge calls that gave no reward."""
     judge_started_at: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     """When the most recent groups started being judged (bounded)."""
+    closed_to_answered_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    """For the most recent groups (bounded): seconds from the group closing (its last rollout in, or its timeout)
+    to every member's reward: what the reward path adds after generation."""
 
 
 class BrpoGroupScorer:
@@ -159,11 +162,11 @@ class BrpoGroupScorer:
             logger.warning("group %s timed out with %d of %d rollouts; judging what arrived", uid,
                            len(group.members), group.expected)
         self._finished.add(uid, True)
-        task = asyncio.create_task(self._judge(uid, group))
+        task = asyncio.create_task(self._judge(uid, group, time.monotonic()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _judge(self, uid: str, group: _Group) -> None:
+    async def _judge(self, uid: str, group: _Group, closed_at: float) -> None:
         self._mark_judging(group)
         members = group.members
         try:
@@ -177,6 +180,7 @@ class BrpoGroupScorer:
         for session_id, (_, future) in members.items():
             if not future.done():
                 future.set_result(results[session_id])
+        self.stats.closed_to_answered_s.append(time.monotonic() - closed_at)
 
     async def _judge_bootstrapped(self, uid: str, group: _Group) -> dict[int, dict[str, Any]]:
         members = group.members

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -205,8 +206,9 @@ class JudgeCoordinator:
         if self._writing is not None:
             out["writing_rl"] = self._writing.snapshot()
         if self._brpo is not None:
-            out["brpo"] = {**vars(self._brpo.stats), "judge_started_at": list(self._brpo.stats.judge_started_at)}
-            out["brpo_val"] = {k: v for k, v in vars(self._brpo.val_stats).items() if k != "judge_started_at"}
+            stats = vars(self._brpo.stats)
+            out["brpo"] = {k: list(v) if isinstance(v, deque) else v for k, v in stats.items()}
+            out["brpo_val"] = {k: v for k, v in vars(self._brpo.val_stats).items() if not isinstance(v, deque)}
         return out
 
     async def step_metrics(self) -> dict[str, float]:
