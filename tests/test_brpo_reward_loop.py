@@ -314,53 +314,49 @@ def uid_where(condition: Any) -> str:
 def test_candidates_are_judged_while_their_group_is_still_generating(
         ray_local: None, tokenizer_dir: str, tokenizer: Any, genrm_server: JudgeServerProcess) -> None:
     """The reference is known from (seed, uid): every candidate that arrived with it is judged before the last
-    rollout comes, and the group's rewards are the ones judging it whole would give."""
-    genrm_server.reset()
+    rollout comes, and the group's rewards are the ones judging it whole would give. Sessions 1..G (a custom agent
+    loop): the calls made early against the draw for 0..G-1 are counted as discarded once session G shows that
+    draw does not hold, and the group is judged against the member drawn from the sessions that arrived."""
     experiment = f"brpo-{uuid.uuid4().hex[:8]}"
-    uid = uid_where(lambda u: choose_reference(list(range(G)), u, seed=0) != G - 1)
+    numbered = uid_where(lambda u: choose_reference(list(range(G)), u, seed=0) != G - 1)
+    foreign = list(range(1, G + 1))
+    other = uid_where(lambda u: choose_reference(list(range(G)), u, seed=0) != 0
+                      and choose_reference(foreign, u, seed=0) != choose_reference(list(range(G)), u, seed=0))
     config = make_config(tokenizer_dir, genrm_server, experiment, "+reward.reward_kwargs.brpo.group_timeout_s=600")
+
+    def rollout(uid: str, s: int) -> Any:  # a prompt per group: the judge cache must not answer one from the other
+        return rollout_data(tokenizer, row(0 if uid == numbered else 1), f"text {s} QUALITY={quality(s):g}", uid, s)
+
     with reward_workers(config) as workers:
-        refs = [send(workers, rollout_data(tokenizer, row(0), f"text {s} QUALITY={quality(s):g}", uid, s))
-                for s in range(G - 1)]
+        genrm_server.reset()
+        refs = [send(workers, rollout(numbered, s)) for s in range(G - 1)]
         judge_requests_reach(genrm_server, (G - 2) * 2)
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        last = send(workers, rollout_data(tokenizer, row(0), f"text {G - 1} QUALITY={quality(G - 1):g}", uid, G - 1))
-        results = ray.get([*refs, last], timeout=120)
-        stats = coordinator_stats(experiment)
-    assert ready == []  # judged, yet nobody answered: the group is not complete
-    assert genrm_server.stats()["requests"] == (G - 1) * 2
-    assert [r["reward_score"] for r in results] == expected_rewards(uid, [quality(s) for s in range(G)])
-    assert stats["brpo"]["discarded_judgements"] == 0 and stats["brpo"]["groups"] == 1
-    assert len(stats["brpo"]["closed_to_answered_s"]) == 1
+        numbered_results = ray.get([*refs, send(workers, rollout(numbered, G - 1))], timeout=120)
+        numbered_requests = genrm_server.stats()["requests"]
+        numbered_stats = coordinator_stats(experiment)
 
-
-@pytest.mark.slow
-def test_sessions_not_numbered_from_zero_keep_the_draw_from_their_members(
-        ray_local: None, tokenizer_dir: str, tokenizer: Any, genrm_server: JudgeServerProcess) -> None:
-    """Sessions 1..G (a custom agent loop): the calls made early against the reference drawn for 0..G-1 are
-    counted as discarded once session G shows that draw does not hold, and the group is judged against the
-    member drawn from the sessions that arrived."""
-    genrm_server.reset()
-    experiment = f"brpo-{uuid.uuid4().hex[:8]}"
-    sessions = list(range(1, G + 1))
-    uid = uid_where(lambda u: choose_reference(list(range(G)), u, seed=0) != 0
-                    and choose_reference(sessions, u, seed=0) != choose_reference(list(range(G)), u, seed=0))
-    config = make_config(tokenizer_dir, genrm_server, experiment, "+reward.reward_kwargs.brpo.group_timeout_s=600")
-    with reward_workers(config) as workers:
-        refs = [send(workers, rollout_data(tokenizer, row(0), f"text {s} QUALITY={quality(s):g}", uid, s))
-                for s in sessions[:-1]]
+        genrm_server.reset()
+        refs = [send(workers, rollout(other, s)) for s in foreign[:-1]]
         judge_requests_reach(genrm_server, (G - 2) * 2)
-        refs.append(send(workers, rollout_data(tokenizer, row(0), f"text {G} QUALITY={quality(G):g}", uid, G)))
-        results = ray.get(refs, timeout=120)
+        foreign_results = ray.get([*refs, send(workers, rollout(other, G))], timeout=120)
+        foreign_requests = genrm_server.stats()["requests"]
         stats = coordinator_stats(experiment)
-    reference = choose_reference(sessions, uid, seed=0)
-    assert {r["reward_extra_info"]["brpo_reference_session"] for r in results} == {reference}
-    assert [r["reward_score"] for r in results] == [
-        0.0 if s == reference else (1.0 if quality(s) > quality(reference) else -1.0) for s in sessions]
+
+    assert ready == []  # judged, yet nobody answered: the group is not complete
+    assert numbered_requests == (G - 1) * 2
+    assert [r["reward_score"] for r in numbered_results] == expected_rewards(numbered, [quality(s) for s in range(G)])
+    assert numbered_stats["brpo"]["discarded_judgements"] == 0 and numbered_stats["brpo"]["groups"] == 1
+    assert len(numbered_stats["brpo"]["closed_to_answered_s"]) == 1
+
+    reference = choose_reference(foreign, other, seed=0)
+    assert {r["reward_extra_info"]["brpo_reference_session"] for r in foreign_results} == {reference}
+    assert [r["reward_score"] for r in foreign_results] == [
+        0.0 if s == reference else (1.0 if quality(s) > quality(reference) else -1.0) for s in foreign]
     assert stats["brpo"]["discarded_judgements"] == G - 2
     # at most: the discarded calls and the group's own (a discarded pair already answered, old reference vs new,
     # is the group's pair new vs old in swapped orders, which the judge cache answers)
-    assert (G - 2) * 2 + (G - 1) * 2 - 2 <= genrm_server.stats()["requests"] <= (G - 2) * 2 + (G - 1) * 2
+    assert (G - 2) * 2 + (G - 1) * 2 - 2 <= foreign_requests <= (G - 2) * 2 + (G - 1) * 2
 
 
 @pytest.mark.slow
