@@ -144,6 +144,12 @@ def fresh_items(table: list[dict[str, Any]], tokenizer: Any, n: int) -> list[tup
     return items
 
 
+def percentile(values: Any, q: float) -> float:
+    """NaN for no values (a manager without groups): the table shows it as such, not as 0."""
+    values = np.asarray(values, dtype=float)
+    return float(np.percentile(values, q)) if values.size else float("nan")
+
+
 def group_waits(config: Any, groups: int) -> np.ndarray:
     """The coordinator's last `groups` BRPO groups: seconds from closing to all rewards."""
     coordinator = ray.get_actor(reward_settings_from_config(config).coordinator_name())
@@ -178,10 +184,9 @@ def run_one(manager: str, size: int, latency: float, tokenizer_dir: str, tokeniz
                 waits = group_waits(config, n_prompts) if manager == "brpo" else np.array([])
                 measured.append({
                     "manager": manager, "size": size, "latency": latency, "workers": n_workers, "rate": size / wall,
-                    "wall": wall, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-                    "g50": float(np.percentile(group_lat, 50)) if group_lat.size else float("nan"),
-                    "g99": float(np.percentile(group_lat, 99)) if group_lat.size else float("nan"),
-                    "wait99": float(np.percentile(waits, 99)) if waits.size else float("nan"),
+                    "wall": wall, "p50": percentile(lat, 50), "p99": percentile(lat, 99),
+                    "g50": percentile(group_lat, 50), "g99": percentile(group_lat, 99),
+                    "wait99": percentile(waits, 99),
                     "calls": server.stats()["requests"], "coordinator_cpu": coordinator_cpu / wall})
     return sorted(measured, key=lambda m: m["rate"])[len(measured) // 2]
 

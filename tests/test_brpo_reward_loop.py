@@ -21,6 +21,7 @@ from verl import DataProto
 from verl.trainer.ppo.ray_trainer import compute_advantage
 
 from writing_rl.brpo.group import choose_reference
+from writing_rl.testing.cli_runner import wait_for_requests
 from writing_rl.testing.reward_loop import reward_loop_config, reward_workers, rollout_data, send
 from writing_rl.testing.server_process import JudgeServerProcess
 from writing_rl.verl_glue.reward_inboxes import RewardInboxes
@@ -54,9 +55,12 @@ def coordinator_stats(experiment: str) -> dict[str, Any]:
     return ray.get(ray.get_actor(f"writing_rl_coordinator:{experiment}").stats.remote())
 
 
-def expected_rewards(uid: str, qualities: list[float]) -> list[float]:
-    ref = choose_reference(list(range(len(qualities))), uid, seed=0)
-    return [0.0 if s == ref else (1.0 if q > qualities[ref] else -1.0) for s, q in enumerate(qualities)]
+def expected_rewards(uid: str, qualities: list[float], sessions: list[int] | None = None) -> list[float]:
+    """Each member's reward, in the order given, for a group with these qualities and session ids (0..n-1 unless
+    given)."""
+    sessions = sessions or list(range(len(qualities)))
+    ref = sessions.index(choose_reference(sessions, uid, seed=0))
+    return [0.0 if i == ref else (1.0 if q > qualities[ref] else -1.0) for i, q in enumerate(qualities)]
 
 
 def advantages_for(results: dict[str, list[dict]], tokenizer: Any, threshold: float = 0.6) -> tuple[DataProto, list]:
@@ -292,18 +296,10 @@ def test_a_burst_travels_in_batches_and_each_rollout_gets_its_own_reward(
     assert stats["batches"]["submit_calls"] < stats["batches"]["rollouts"]
     for uid, members in results.items():
         reference = choose_reference(list(range(G)), uid, seed=0)
+        expected = expected_rewards(uid, [quality(s) for s in range(G)])
         for s, result in enumerate(members):  # each answer reached the rollout it belongs to
             assert result["reward_extra_info"]["brpo_is_reference"] == (s == reference)
-            expected = 0.0 if s == reference else (1.0 if quality(s) > quality(reference) else -1.0)
-            assert result["reward_score"] == expected, (uid, s)
-
-
-def judge_requests_reach(server: JudgeServerProcess, count: int) -> None:
-    deadline = time.monotonic() + 120
-    while server.stats()["requests"] < count:
-        if time.monotonic() > deadline:
-            pytest.fail(f"the judge saw {server.stats()['requests']} of {count} requests")
-        time.sleep(0.05)
+            assert result["reward_score"] == expected[s], (uid, s)
 
 
 def uid_where(condition: Any) -> str:
@@ -330,7 +326,7 @@ def test_candidates_are_judged_while_their_group_is_still_generating(
     with reward_workers(config) as workers:
         genrm_server.reset()
         refs = [send(workers, rollout(numbered, s)) for s in range(G - 1)]
-        judge_requests_reach(genrm_server, (G - 2) * 2)
+        wait_for_requests(genrm_server, (G - 2) * 2, timeout_s=120)
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         numbered_results = ray.get([*refs, send(workers, rollout(numbered, G - 1))], timeout=120)
         numbered_requests = genrm_server.stats()["requests"]
@@ -338,7 +334,7 @@ def test_candidates_are_judged_while_their_group_is_still_generating(
 
         genrm_server.reset()
         refs = [send(workers, rollout(other, s)) for s in foreign[:-1]]
-        judge_requests_reach(genrm_server, (G - 2) * 2)
+        wait_for_requests(genrm_server, (G - 2) * 2, timeout_s=120)
         foreign_results = ray.get([*refs, send(workers, rollout(other, G))], timeout=120)
         foreign_requests = genrm_server.stats()["requests"]
         stats = coordinator_stats(experiment)
@@ -351,8 +347,8 @@ def test_candidates_are_judged_while_their_group_is_still_generating(
 
     reference = choose_reference(foreign, other, seed=0)
     assert {r["reward_extra_info"]["brpo_reference_session"] for r in foreign_results} == {reference}
-    assert [r["reward_score"] for r in foreign_results] == [
-        0.0 if s == reference else (1.0 if quality(s) > quality(reference) else -1.0) for s in foreign]
+    assert [r["reward_score"] for r in foreign_results] == expected_rewards(other, [quality(s) for s in foreign],
+                                                                            foreign)
     assert stats["brpo"]["discarded_judgements"] == G - 2
     # at most: the discarded calls and the group's own (a discarded pair already answered, old reference vs new,
     # is the group's pair new vs old in swapped orders, which the judge cache answers)

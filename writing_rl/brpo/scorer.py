@@ -133,7 +133,7 @@ class BrpoGroupScorer:
         """Start judging what can be judged now: the new member against the likely reference, or, when the new
         member is that reference, every member already in."""
         reference_id = group.likely_reference
-        if group.expected < 2 or not group.numbered or reference_id not in group.members:
+        if not group.numbered or reference_id not in group.members:
             return
         waiting = [s for s in group.members if s != reference_id] if session_id == reference_id else [session_id]
         for candidate in waiting:
